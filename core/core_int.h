@@ -1,0 +1,148 @@
+/*
+ * core_int.h - structures shared inside core/ (not part of the public API).
+ */
+#ifndef UMX_CORE_INT_H
+#define UMX_CORE_INT_H
+
+#include <umx/core.h>
+#include <umx/mad.h>
+
+#define UMX_MAX_AGENTS 32          /* IB_UMAD_MAX_AGENTS in user_mad.c */
+#define UMX_HDR_OLD ((size_t)sizeof(struct ib_user_mad_hdr_old))
+#define UMX_HDR_NEW ((size_t)sizeof(struct ib_user_mad_hdr))
+
+/* a packet waiting in a file's receive queue */
+struct umx_packet {
+	struct umx_packet *next;
+	struct umx_vagent *agent;  /* NULL once the agent is gone (packet stays) */
+	uint32_t len;              /* MAD bytes after the header */
+	bool recv;                 /* received MAD (copy_recv_mad) or returned send (copy_send_mad) */
+	struct ib_user_mad_hdr hdr;/* new format; the file's format is applied on read */
+	uint8_t data[];
+};
+
+/* one registered agent of one virtual file */
+struct umx_vagent {
+	struct umx_file *file;
+	uint32_t id;               /* slot in file->agent[] */
+	uint32_t hi_tid;           /* what the client sees in the upper TID bits */
+	uint8_t qpn, mgmt_class, class_version, rmpp_version;
+	uint32_t oui, flags;
+	uint64_t method_mask[2];
+	struct umx_sendagent *send;
+	struct umx_classkey *key;  /* NULL for send-only agents */
+	unsigned outstanding;      /* tracked transactions of this agent */
+};
+
+struct umx_file {
+	struct umx_router *r;
+	struct umx_node *node;
+	void *user;
+	struct umx_file *next, *prev;      /* node's file list */
+	struct umx_vagent *agent[UMX_MAX_AGENTS];
+	bool use_pkey_index, already_used; /* ib_umad_file fields of the same names */
+	struct umx_packet *qhead, *qtail;
+	unsigned qlen;
+	unsigned outstanding;
+};
+
+struct umx_node {
+	struct umx_router *r;
+	unsigned index;
+	struct umx_node_policy pol;
+	struct umx_file *files;
+	struct umx_node *next;
+	uint64_t ctr[UMX_C_COUNT];
+};
+
+/* ---- router internals (core/router.c, core/real_agents.c, core/tid_table.c) */
+
+/* real agent used for sends, one per (qpn, kernel does RMPP) */
+struct umx_sendagent {
+	bool valid;
+	uint32_t real_id;
+	unsigned refs;
+};
+
+/* real agent holding some methods of a class key */
+struct umx_recvagent {
+	uint32_t real_id;
+	uint8_t rmpp_version;
+	uint32_t flags;
+	uint64_t mask[2];
+};
+
+/* method ownership of one (class, class version[, OUI]) on the real port */
+struct umx_classkey {
+	struct umx_classkey *next;   /* chain of router->keys[class] */
+	uint8_t mgmt_class, class_version, qpn;
+	uint32_t oui;                /* vendor range 2 only, else 0 */
+	struct umx_vagent *owner[128];
+	unsigned nowners;
+	struct umx_recvagent real[8];
+	unsigned nreal;
+};
+
+struct umx_tid_entry {
+	struct umx_file *file;       /* NULL: free */
+	struct umx_vagent *agent;
+	uint32_t client_lo;          /* client's low 32 TID bits */
+	uint16_t gen;
+	uint8_t mgmt_class;
+	uint32_t next_free;
+	uint32_t dup_next;           /* chain in the duplicate-detection hash */
+};
+
+struct umx_tid_table {
+	struct umx_tid_entry *e;
+	uint32_t size, used, free_head;
+	uint32_t *dup_head;          /* hash buckets (size entries), index+1, 0 = end */
+	uint32_t untracked;          /* counter for requests that expect no response */
+};
+
+struct umx_router {
+	struct umx_port *port;
+	const struct umx_events *ev;
+	void *ev_ctx;
+	struct umx_limits lim;
+	struct umx_sendagent send[2][2];        /* [qpn][kernel RMPP] */
+	struct umx_classkey *keys[256];
+	struct umx_tid_table tids;
+	struct umx_node *nodes;
+	uint32_t next_hi_tid;
+	unsigned nfiles, nvagents, nreal, queued;
+	uint64_t ctr[UMX_C_COUNT];
+};
+
+static inline void umx_count(struct umx_router *r, struct umx_node *n, enum umx_counter c)
+{
+	r->ctr[c]++;
+	if (n)
+		n->ctr[c]++;
+}
+
+/* validation mirroring ib_umad_reg_agent{,2}() + ib_register_mad_agent() (reg_check.c) */
+int umx_check_reg_pre(struct ib_user_mad_reg_req2 *req, bool agent2);
+int umx_check_reg_agent(const struct ib_user_mad_reg_req2 *req, bool agent2);
+
+/* real agents (core/real_agents.c) */
+int umx_real_attach(struct umx_router *r, struct umx_vagent *va);
+void umx_real_detach(struct umx_router *r, struct umx_vagent *va);
+struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size_t len);
+
+/* transactions (core/tid_table.c) */
+int umx_tid_init(struct umx_tid_table *t, uint32_t size);
+void umx_tid_fini(struct umx_tid_table *t);
+/* 0 and *wire_lo set, or -EINVAL (duplicate outstanding TID), -ENOMEM (full) */
+int umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t client_lo,
+		  uint8_t mgmt_class, uint32_t *wire_lo);
+uint32_t umx_tid_untracked(struct umx_tid_table *t);
+struct umx_tid_entry *umx_tid_lookup(struct umx_tid_table *t, uint32_t wire_lo, uint8_t mgmt_class);
+void umx_tid_free(struct umx_tid_table *t, struct umx_tid_entry *e);
+void umx_tid_free_agent(struct umx_tid_table *t, struct umx_vagent *va);
+
+/* queue a packet on a file (router -> vfile); takes ownership */
+void umx_file_enqueue(struct umx_file *f, struct umx_packet *p);
+struct umx_packet *umx_packet_new(size_t len);
+
+#endif

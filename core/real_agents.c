@@ -1,0 +1,226 @@
+/*
+ * real_agents.c - the agents umad-mux holds on the real port.
+ *
+ * The kernel cannot change an agent's method mask, and unregistering an
+ * agent cancels its sends, so the router never re-registers:
+ *  - sends of every virtual agent go through one real "send agent" per
+ *    (qpn, kernel-RMPP) - responses find it by its hi_tid, and our TID
+ *    table finds the client;
+ *  - methods are received by "receive agents" per (class, version[, OUI]):
+ *    when a virtual agent asks for methods no receive agent holds yet, one
+ *    more real agent is registered with exactly those methods; a receive
+ *    agent is unregistered once none of its methods is owned any more.
+ * Method conflicts between virtual agents are judged here with the
+ * kernel's rule (is_vendor_method_in_use()/method_in_use() -> EINVAL).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+
+static bool mask_test(const uint64_t m[2], unsigned bit)
+{
+	return (m[bit / 64] >> (bit % 64)) & 1;
+}
+
+static int port_reg(struct umx_router *r, struct ib_user_mad_reg_req2 *req)
+{
+	int ret = r->port->ops->reg(r->port, req);
+	if (!ret) {
+		r->nreal++;
+		r->ctr[UMX_C_REAL_AGENTS]++;
+	}
+	return ret;
+}
+
+static void port_unreg(struct umx_router *r, uint32_t id)
+{
+	r->port->ops->unreg(r->port, id);
+	r->nreal--;
+}
+
+static struct umx_sendagent *send_agent(struct umx_router *r, const struct umx_vagent *va)
+{
+	bool kernel_rmpp = va->rmpp_version && !(va->flags & IB_USER_MAD_USER_RMPP);
+	return &r->send[va->qpn][kernel_rmpp];
+}
+
+static int send_get(struct umx_router *r, struct umx_vagent *va)
+{
+	struct umx_sendagent *sa = send_agent(r, va);
+
+	if (!sa->valid) {
+		struct ib_user_mad_reg_req2 req = {
+			.qpn = va->qpn,
+			.rmpp_version = (va->rmpp_version && !(va->flags & IB_USER_MAD_USER_RMPP))
+						? UMAD_RMPP_VERSION : 0,
+		};
+		int ret = port_reg(r, &req);
+		if (ret)
+			return ret;
+		sa->valid = true;
+		sa->real_id = req.id;
+	}
+	sa->refs++;
+	va->send = sa;
+	return 0;
+}
+
+static void send_put(struct umx_router *r, struct umx_vagent *va)
+{
+	struct umx_sendagent *sa = va->send;
+
+	if (!sa)
+		return;
+	va->send = NULL;
+	if (--sa->refs == 0) {
+		port_unreg(r, sa->real_id);
+		sa->valid = false;
+	}
+}
+
+static struct umx_classkey *key_find(struct umx_router *r, uint8_t cls, uint8_t ver, uint32_t oui)
+{
+	for (struct umx_classkey *k = r->keys[cls]; k; k = k->next)
+		if (k->class_version == ver && k->oui == oui)
+			return k;
+	return NULL;
+}
+
+static void key_free_if_unused(struct umx_router *r, struct umx_classkey *k)
+{
+	if (k->nowners || k->nreal)
+		return;
+	struct umx_classkey **link = &r->keys[k->mgmt_class];
+	while (*link != k)
+		link = &(*link)->next;
+	*link = k->next;
+	free(k);
+}
+
+/* methods of va that no receive agent of k holds yet */
+static void uncovered(const struct umx_classkey *k, const struct umx_vagent *va, uint64_t out[2])
+{
+	out[0] = va->method_mask[0];
+	out[1] = va->method_mask[1];
+	for (unsigned i = 0; i < k->nreal; i++) {
+		out[0] &= ~k->real[i].mask[0];
+		out[1] &= ~k->real[i].mask[1];
+	}
+}
+
+int umx_real_attach(struct umx_router *r, struct umx_vagent *va)
+{
+	struct umx_classkey *k;
+	uint64_t need[2];
+	int ret;
+
+	ret = send_get(r, va);
+	if (ret)
+		return ret;
+	if (!va->mgmt_class)
+		return 0;
+
+	k = key_find(r, va->mgmt_class, va->class_version, va->oui);
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k) {
+			send_put(r, va);
+			return -ENOMEM;
+		}
+		k->mgmt_class = va->mgmt_class;
+		k->class_version = va->class_version;
+		k->oui = va->oui;
+		k->qpn = va->qpn;
+		k->next = r->keys[va->mgmt_class];
+		r->keys[va->mgmt_class] = k;
+	}
+	/* method_in_use(): a method already owned on this port -> EINVAL */
+	for (unsigned m = 0; m < 128; m++) {
+		if (mask_test(va->method_mask, m) && k->owner[m]) {
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
+	uncovered(k, va, need);
+	if (need[0] || need[1]) {
+		if (k->nreal == sizeof(k->real) / sizeof(k->real[0])) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		struct ib_user_mad_reg_req2 req = {
+			.qpn = va->qpn,
+			.mgmt_class = va->mgmt_class,
+			.mgmt_class_version = va->class_version,
+			.flags = va->flags,
+			.method_mask = { need[0], need[1] },
+			.oui = va->oui,
+			.rmpp_version = va->rmpp_version,
+		};
+		ret = port_reg(r, &req);
+		if (ret)
+			goto fail;
+		struct umx_recvagent *ra = &k->real[k->nreal++];
+		ra->real_id = req.id;
+		ra->rmpp_version = va->rmpp_version;
+		ra->flags = va->flags;
+		ra->mask[0] = need[0];
+		ra->mask[1] = need[1];
+	}
+	for (unsigned m = 0; m < 128; m++)
+		if (mask_test(va->method_mask, m))
+			k->owner[m] = va;
+	k->nowners++;
+	va->key = k;
+	return 0;
+fail:
+	key_free_if_unused(r, k);
+	send_put(r, va);
+	return ret;
+}
+
+void umx_real_detach(struct umx_router *r, struct umx_vagent *va)
+{
+	struct umx_classkey *k = va->key;
+
+	if (k) {
+		uint64_t owned[2] = { 0, 0 };
+		for (unsigned m = 0; m < 128; m++) {
+			if (k->owner[m] == va)
+				k->owner[m] = NULL;
+			if (k->owner[m])
+				owned[m / 64] |= 1ull << (m % 64);
+		}
+		k->nowners--;
+		for (unsigned i = 0; i < k->nreal;) {
+			struct umx_recvagent *ra = &k->real[i];
+			if ((ra->mask[0] & owned[0]) || (ra->mask[1] & owned[1])) {
+				i++;
+				continue;
+			}
+			port_unreg(r, ra->real_id);
+			k->real[i] = k->real[--k->nreal];
+		}
+		va->key = NULL;
+		key_free_if_unused(r, k);
+	}
+	send_put(r, va);
+}
+
+/* find_mad_agent() for a request: version, class, method [, OUI] */
+struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size_t len)
+{
+	uint8_t cls = mad[1], ver = mad[2], method = mad[3];
+	uint32_t oui = 0;
+
+	if (ver >= UMX_MAX_MGMT_VERSION)
+		return NULL;
+	if (umx_is_vendor_range2(cls)) {
+		if (len < UMX_VENDOR_OUI_OFF + 3)
+			return NULL;
+		oui = umx_mad_oui(mad);
+	}
+	struct umx_classkey *k = key_find(r, cls, ver, oui);
+	return k ? k->owner[method & 0x7f] : NULL;
+}

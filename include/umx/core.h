@@ -1,0 +1,156 @@
+/*
+ * umx/core.h - the public interface of umad-mux's core: virtual umad files
+ * (one per open of a node), the router that multiplexes them onto the one
+ * real umad port, and the port backend interface.
+ *
+ * core/ contains no FUSE code.  A front end (cuse/: CUSE nodes, FUSE-mode
+ * files, the rdmacm-mux socket) drives it with plain calls and implements
+ * struct umx_events to hear "file F has a packet to read".
+ *
+ * All calls are made from one thread (the daemon's epoll loop).
+ */
+#ifndef UMX_CORE_H
+#define UMX_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <umx/abi.h>
+
+struct umx_router;
+struct umx_file;
+struct umx_node;
+struct umx_port;
+
+/* ---- the real port ---------------------------------------------------- */
+
+/*
+ * A port backend: the real umad port (core/port_umad.c, over libibumad) or
+ * an in-memory fake for unit tests (core/port_fake.c).  Packets read from
+ * the port are handed to umx_router_input() by whoever owns the backend.
+ * Every call returns 0 or -errno, exactly as the kernel answered.
+ */
+struct umx_port_ops {
+	/* REGISTER_AGENT2 on the real fd; sets req->id on success */
+	int (*reg)(struct umx_port *p, struct ib_user_mad_reg_req2 *req);
+	int (*unreg)(struct umx_port *p, uint32_t id);
+	/* write(2) of a new-format header + MAD; len includes the header */
+	int (*send)(struct umx_port *p, const void *umad, size_t len);
+};
+
+struct umx_port {
+	const struct umx_port_ops *ops;
+};
+
+/* ---- events the core reports to its front end -------------------------- */
+
+struct umx_events {
+	/* a packet was queued on f (it is readable now) */
+	void (*file_readable)(void *ctx, struct umx_file *f);
+};
+
+/* ---- limits (every queue and table is bounded) ------------------------- */
+
+struct umx_limits {
+	unsigned recv_queue_max;    /* packets queued per open file; newest dropped beyond */
+	unsigned outstanding_max;   /* tracked requests in flight per open file */
+	unsigned tid_table_size;    /* tracked requests in flight, all files (<= 65536) */
+	unsigned files_max;         /* open files, all nodes */
+};
+#define UMX_LIMITS_DEFAULT { 4096, 1024, 65536, 4096 }
+
+/* ---- counters: every drop and refusal has a name ------------------------ */
+
+#define UMX_COUNTERS(X)                                                        \
+	X(RX_PACKETS, "rx_packets", "packets read from the real port")        \
+	X(RX_DELIVERED, "rx_delivered", "packets queued to a client")         \
+	X(RX_SHORT, "rx_drop_short", "dropped: packet shorter than a MAD header") \
+	X(RX_UNMATCHED_RESP, "rx_drop_unmatched_response", "dropped: response/timeout with no live transaction") \
+	X(RX_NO_OWNER, "rx_drop_no_owner", "dropped: request no virtual agent owns") \
+	X(RX_QUEUE_FULL, "rx_drop_queue_full", "dropped: client receive queue full") \
+	X(RX_TIMEOUTS, "rx_timeouts", "send timeouts returned to clients")    \
+	X(TX_PACKETS, "tx_packets", "MADs sent to the real port")             \
+	X(TX_ERRORS, "tx_errors", "sends the real port refused")              \
+	X(TX_TID_FULL, "tx_refused_tid_table_full", "sends refused: transaction table full") \
+	X(TX_OUTSTANDING, "tx_refused_outstanding", "sends refused: per-file outstanding limit") \
+	X(TX_POLICY, "tx_refused_policy", "sends refused by node policy")     \
+	X(REG_POLICY, "reg_refused_policy", "registrations refused by node policy") \
+	X(REAL_AGENTS, "real_agent_registrations", "agents registered on the real port")
+
+enum umx_counter {
+#define UMX_C_ENUM(id, name, help) UMX_C_##id,
+	UMX_COUNTERS(UMX_C_ENUM)
+#undef UMX_C_ENUM
+	UMX_C_COUNT
+};
+
+const char *umx_counter_name(enum umx_counter c);
+const char *umx_counter_help(enum umx_counter c);
+
+/* ---- router ------------------------------------------------------------- */
+
+struct umx_router *umx_router_new(struct umx_port *port, const struct umx_events *ev,
+				  void *ev_ctx, const struct umx_limits *lim);
+/* releases every file and real agent; the port itself is the caller's */
+void umx_router_free(struct umx_router *r);
+
+/* a packet read from the real port: new-format header + MAD, len bytes */
+void umx_router_input(struct umx_router *r, const void *umad, size_t len);
+
+uint64_t umx_router_counter(const struct umx_router *r, enum umx_counter c);
+
+struct umx_router_stats {
+	unsigned files;             /* open virtual files */
+	unsigned vagents;           /* registered virtual agents */
+	unsigned real_agents;       /* agents held on the real port */
+	unsigned tids_in_use;       /* tracked transactions in flight */
+	unsigned queued_packets;    /* packets waiting in client queues */
+};
+void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st);
+
+/* ---- nodes and their policy ------------------------------------------- */
+
+struct umx_node_policy {
+	bool privileged;            /* may use QP0 (SMPs) */
+	int gid_index;              /* -1: any; else GRH sends must use this gid index */
+};
+#define UMX_NODE_POLICY_DEFAULT { true, -1 }
+
+struct umx_node *umx_node_new(struct umx_router *r, unsigned index,
+			      const struct umx_node_policy *pol);
+/* releases the node's open files too */
+void umx_node_free(struct umx_node *n);
+unsigned umx_node_index(const struct umx_node *n);
+uint64_t umx_node_counter(const struct umx_node *n, enum umx_counter c);
+
+/* ---- virtual umad files (kernel user_mad.c semantics) ---------------- */
+
+/* open(): NULL with errno = EMFILE when the files limit is reached */
+struct umx_file *umx_file_open(struct umx_node *n, void *user);
+/* release: unregisters every agent, drops queued packets and transactions */
+void umx_file_release(struct umx_file *f);
+void *umx_file_user(const struct umx_file *f);
+struct umx_node *umx_file_node(const struct umx_file *f);
+
+/*
+ * ioctl: arg is a buffer of _IOC_SIZE(cmd) bytes, read and written in place
+ * (the front end copies it in and out).  Returns 0 or -errno; *copy_out says
+ * whether arg must be copied back to the caller (also on some errors, as the
+ * kernel's REGISTER_AGENT2 does with its flags field).
+ */
+long umx_file_ioctl(struct umx_file *f, unsigned int cmd, void *arg, bool *copy_out);
+
+/* write(): bytes accepted or -errno */
+ssize_t umx_file_write(struct umx_file *f, const void *buf, size_t len);
+
+/* read() without blocking: bytes or -errno (-EAGAIN when empty) */
+ssize_t umx_file_read(struct umx_file *f, void *buf, size_t len);
+bool umx_file_readable(const struct umx_file *f);
+/* poll(): POLLOUT|POLLWRNORM, plus POLLIN|POLLRDNORM when readable */
+unsigned umx_file_poll(const struct umx_file *f);
+/* header size the file uses now: old (56) until ENABLE_PKEY/AGENT2, then 64 */
+size_t umx_file_hdr_size(const struct umx_file *f);
+
+#endif

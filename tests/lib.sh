@@ -1,0 +1,28 @@
+# tests/lib.sh - TAP helpers shared by every shell suite (source it).
+# Each check prints one TAP line: "ok - name" or "not ok - name # reason".
+# tests/run.sh counts those lines across suites.
+T_FAILS=0
+t_ok()   { echo "ok - $1"; }
+t_fail() { echo "not ok - $1${2:+ # $2}"; T_FAILS=$((T_FAILS + 1)); }
+t_skip() { echo "ok - $1 # SKIP ${2:-}"; }
+t_diag() { sed 's/^/# /'; }            # pipe text in: shown as TAP comments
+# t_is NAME GOT WANT
+t_is() {
+	if [ "$2" = "$3" ]; then t_ok "$1"; else t_fail "$1" "got '$2', want '$3'"; fi
+}
+# t_run NAME CMD...: ok when CMD exits 0; its output is shown as comments on failure
+t_run() {
+	local name=$1 out rc; shift
+	out=$("$@" 2>&1); rc=$?
+	if [ $rc = 0 ]; then t_ok "$name"; else echo "$out" | tail -n 20 | t_diag; t_fail "$name" "exit $rc"; fi
+	return $rc
+}
+# t_grep NAME REGEX TEXT: ok when TEXT matches the extended REGEX
+t_grep() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then t_ok "$1"
+	else printf '%s\n' "$3" | tail -n 20 | t_diag; t_fail "$1" "no match for /$2/"; fi
+}
+t_done() { [ "$T_FAILS" = 0 ]; }
+# repository root and the build directory the Makefile used
+T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+T_BUILD=$T_ROOT/${BUILD:-build}
