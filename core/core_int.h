@@ -29,7 +29,8 @@ struct umx_vagent {
 	uint8_t qpn, mgmt_class, class_version, rmpp_version;
 	uint32_t oui, flags;
 	uint64_t method_mask[2];
-	struct umx_sendagent *send;
+	struct umx_sendagent *send;     /* generic send agent (holds the QP check) */
+	uint32_t class_sends;           /* bit i: uses router->send_cls[i] */
 	struct umx_classkey *key;  /* NULL for send-only agents */
 	unsigned outstanding;      /* tracked transactions of this agent */
 };
@@ -57,9 +58,18 @@ struct umx_node {
 
 /* ---- router internals (core/router.c, core/real_agents.c, core/tid_table.c) */
 
-/* real agent used for sends, one per (qpn, kernel does RMPP) */
+/*
+ * real agent used for sends: a generic one per (qpn, kernel RMPP) with no
+ * class, and class agents (empty method mask) per (qpn, kernel RMPP, class,
+ * version, OUI) created on the first send of that class.  umad2sim hands
+ * every incoming MAD, responses included, to an agent of the MAD's class
+ * and crashes when there is none; the kernel does not care.
+ */
+#define UMX_SEND_CLASS_AGENTS 32
 struct umx_sendagent {
 	bool valid;
+	uint8_t qpn, kernel_rmpp, mgmt_class, class_version;
+	uint32_t oui;
 	uint32_t real_id;
 	unsigned refs;
 };
@@ -105,7 +115,8 @@ struct umx_router {
 	const struct umx_events *ev;
 	void *ev_ctx;
 	struct umx_limits lim;
-	struct umx_sendagent send[2][2];        /* [qpn][kernel RMPP] */
+	struct umx_sendagent send[2][2];        /* generic: [qpn][kernel RMPP] */
+	struct umx_sendagent send_cls[UMX_SEND_CLASS_AGENTS];
 	struct umx_classkey *keys[256];
 	struct umx_tid_table tids;
 	struct umx_node *nodes;
@@ -129,6 +140,8 @@ int umx_check_reg_agent(const struct ib_user_mad_reg_req2 *req, bool agent2);
 int umx_real_attach(struct umx_router *r, struct umx_vagent *va);
 void umx_real_detach(struct umx_router *r, struct umx_vagent *va);
 struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size_t len);
+/* the real agent id to send mad (len bytes) from va with */
+uint32_t umx_real_send_id(struct umx_router *r, struct umx_vagent *va, const uint8_t *mad, size_t len);
 
 /* transactions (core/tid_table.c) */
 int umx_tid_init(struct umx_tid_table *t, uint32_t size);

@@ -51,9 +51,11 @@ static int umad_reg(struct umx_port *port, struct ib_user_mad_reg_req2 *req)
 
 	if (ioctl(p->fd, IB_USER_MAD_REGISTER_AGENT2, req) == 0)
 		return 0;
-	if (errno != ENOTTY || req->flags)
+	/* kernels without AGENT2 say ENOTTY; umad2sim says EINVAL to any
+	 * unknown ioctl.  Without flags the old request carries the same
+	 * information (qpn included), and a real validation error repeats. */
+	if ((errno != ENOTTY && errno != EINVAL) || req->flags)
 		return -errno;
-	/* kernels (and umad2sim) without AGENT2: the old request has qpn too */
 	struct ib_user_mad_reg_req v1;
 	memset(&v1, 0, sizeof(v1));
 	v1.qpn = (uint8_t)req->qpn;

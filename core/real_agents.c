@@ -61,23 +61,90 @@ static int send_get(struct umx_router *r, struct umx_vagent *va)
 			return ret;
 		sa->valid = true;
 		sa->real_id = req.id;
+		sa->qpn = va->qpn;
+		sa->kernel_rmpp = req.rmpp_version != 0;
 	}
 	sa->refs++;
 	va->send = sa;
 	return 0;
 }
 
-static void send_put(struct umx_router *r, struct umx_vagent *va)
+static void sendagent_put(struct umx_router *r, struct umx_sendagent *sa)
 {
-	struct umx_sendagent *sa = va->send;
-
-	if (!sa)
-		return;
-	va->send = NULL;
 	if (--sa->refs == 0) {
 		port_unreg(r, sa->real_id);
 		sa->valid = false;
 	}
+}
+
+static void send_put(struct umx_router *r, struct umx_vagent *va)
+{
+	for (unsigned i = 0; va->class_sends; i++) {
+		if (va->class_sends & (1u << i)) {
+			va->class_sends &= ~(1u << i);
+			sendagent_put(r, &r->send_cls[i]);
+		}
+	}
+	if (va->send)
+		sendagent_put(r, va->send);
+	va->send = NULL;
+}
+
+/* may a class agent (empty mask) be registered for this MAD? the same
+ * checks ib_register_mad_agent() makes */
+static bool class_agent_ok(uint8_t qpn, uint8_t cls, uint8_t ver, uint32_t oui)
+{
+	struct ib_user_mad_reg_req2 req = {
+		.qpn = qpn, .mgmt_class = cls, .mgmt_class_version = ver, .oui = oui,
+	};
+	return cls && umx_check_reg_agent(&req, true) == 0;
+}
+
+uint32_t umx_real_send_id(struct umx_router *r, struct umx_vagent *va, const uint8_t *mad, size_t len)
+{
+	uint8_t cls = mad[1], ver = mad[2];
+	uint32_t oui = 0;
+	bool kernel_rmpp = va->send->kernel_rmpp && umx_is_rmpp_class(cls);
+	unsigned i, free_slot = UMX_SEND_CLASS_AGENTS;
+
+	if (umx_is_vendor_range2(cls)) {
+		if (len < UMX_VENDOR_OUI_OFF + 3)
+			return va->send->real_id;
+		oui = umx_mad_oui(mad);
+	}
+	if (!class_agent_ok(va->qpn, cls, ver, oui))
+		return va->send->real_id;
+	for (i = 0; i < UMX_SEND_CLASS_AGENTS; i++) {
+		struct umx_sendagent *sa = &r->send_cls[i];
+		if (!sa->valid) {
+			if (free_slot == UMX_SEND_CLASS_AGENTS)
+				free_slot = i;
+			continue;
+		}
+		if (sa->qpn == va->qpn && sa->kernel_rmpp == kernel_rmpp && sa->mgmt_class == cls &&
+		    sa->class_version == ver && sa->oui == oui)
+			break;
+	}
+	if (i == UMX_SEND_CLASS_AGENTS) {
+		if (free_slot == UMX_SEND_CLASS_AGENTS)
+			return va->send->real_id;     /* table full: the generic agent sends */
+		struct ib_user_mad_reg_req2 req = {
+			.qpn = va->qpn, .mgmt_class = cls, .mgmt_class_version = ver, .oui = oui,
+			.rmpp_version = kernel_rmpp ? UMAD_RMPP_VERSION : 0,
+		};
+		if (port_reg(r, &req))
+			return va->send->real_id;
+		i = free_slot;
+		r->send_cls[i] = (struct umx_sendagent){
+			.valid = true, .qpn = va->qpn, .kernel_rmpp = kernel_rmpp, .mgmt_class = cls,
+			.class_version = ver, .oui = oui, .real_id = req.id,
+		};
+	}
+	if (!(va->class_sends & (1u << i))) {
+		va->class_sends |= 1u << i;
+		r->send_cls[i].refs++;
+	}
+	return r->send_cls[i].real_id;
 }
 
 static struct umx_classkey *key_find(struct umx_router *r, uint8_t cls, uint8_t ver, uint32_t oui)

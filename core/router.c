@@ -147,7 +147,7 @@ ssize_t umx_router_send(struct umx_router *r, struct umx_vagent *va,
 	}
 	struct ib_user_mad_hdr *out = (struct ib_user_mad_hdr *)buf;
 	*out = *hdr;
-	out->id = va->send->real_id;
+	out->id = umx_real_send_id(r, va, mad, madlen);
 	memcpy(buf + sizeof(*out), mad, madlen);
 
 	/* requests get a router TID (the kernel then sets the upper 32 bits to
