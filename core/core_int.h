@@ -54,6 +54,8 @@ struct umx_node {
 	struct umx_file *files;
 	struct umx_node *next;
 	uint64_t ctr[UMX_C_COUNT];
+	uint64_t tokens_ns;      /* token bucket, in "ns of rate" units */
+	uint64_t last_ns;
 };
 
 /* ---- router internals (core/router.c, core/real_agents.c, core/tid_table.c) */
@@ -121,6 +123,7 @@ struct umx_router {
 	struct umx_tid_table tids;
 	struct umx_node *nodes;
 	uint32_t next_hi_tid;
+	uint64_t (*now_ns)(void);
 	unsigned nfiles, nvagents, nreal, queued;
 	uint64_t ctr[UMX_C_COUNT];
 };
@@ -135,6 +138,12 @@ static inline void umx_count(struct umx_router *r, struct umx_node *n, enum umx_
 /* validation mirroring ib_umad_reg_agent{,2}() + ib_register_mad_agent() (reg_check.c) */
 int umx_check_reg_pre(struct ib_user_mad_reg_req2 *req, bool agent2);
 int umx_check_reg_agent(const struct ib_user_mad_reg_req2 *req, bool agent2);
+
+/* node policy (core/policy.c): 0 or -errno, counted */
+int umx_policy_reg(struct umx_node *n, const struct ib_user_mad_reg_req2 *req);
+int umx_policy_send(struct umx_node *n, const struct ib_user_mad_hdr *hdr, const uint8_t *mad);
+bool umx_policy_recv(struct umx_node *n, const struct ib_user_mad_hdr *hdr);
+uint64_t umx_clock_monotonic_ns(void);
 
 /* real agents (core/real_agents.c) */
 int umx_real_attach(struct umx_router *r, struct umx_vagent *va);

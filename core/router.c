@@ -56,6 +56,7 @@ struct umx_router *umx_router_new(struct umx_port *port, const struct umx_events
 	}
 	r->lim.tid_table_size = r->tids.size;
 	r->next_hi_tid = 1;
+	r->now_ns = umx_clock_monotonic_ns;
 	return r;
 }
 
@@ -115,6 +116,18 @@ void umx_node_free(struct umx_node *n)
 }
 
 unsigned umx_node_index(const struct umx_node *n) { return n->index; }
+const struct umx_node_policy *umx_node_policy(const struct umx_node *n) { return &n->pol; }
+
+void umx_node_set_policy(struct umx_node *n, const struct umx_node_policy *pol)
+{
+	n->pol = *pol;
+	n->last_ns = 0;          /* the bucket starts full again */
+}
+
+void umx_router_set_clock(struct umx_router *r, uint64_t (*now_ns)(void))
+{
+	r->now_ns = now_ns ? now_ns : umx_clock_monotonic_ns;
+}
 
 uint64_t umx_node_counter(const struct umx_node *n, enum umx_counter c)
 {
@@ -135,11 +148,9 @@ ssize_t umx_router_send(struct umx_router *r, struct umx_vagent *va,
 	size_t len = sizeof(struct ib_user_mad_hdr) + madlen;
 	int ret;
 
-	/* policy: a node bound to a GID index sends from that GID only */
-	if (n->pol.gid_index >= 0 && hdr->grh_present && hdr->gid_index != n->pol.gid_index) {
-		umx_count(r, n, UMX_C_TX_POLICY);
-		return -EPERM;
-	}
+	ret = umx_policy_send(n, hdr, mad);
+	if (ret)
+		return ret;
 	if (len > sizeof(stackbuf)) {
 		buf = malloc(len);
 		if (!buf)
@@ -241,5 +252,7 @@ void umx_router_input(struct umx_router *r, const void *umad, size_t len)
 		r->ctr[UMX_C_RX_NO_OWNER]++;
 		return;
 	}
+	if (!umx_policy_recv(va->file->node, hdr))
+		return;
 	deliver(r, va, hdr, mad, madlen, true, NULL);
 }

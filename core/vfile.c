@@ -104,12 +104,9 @@ static long do_register(struct umx_file *f, struct ib_user_mad_reg_req2 *req, bo
 	ret = umx_check_reg_agent(req, agent2);
 	if (ret)
 		return ret;
-	/* policy: a node without QP0 rights looks like a port without QP0,
-	 * which ib_register_mad_agent() refuses with EPROTONOSUPPORT */
-	if (req->qpn == 0 && !f->node->pol.privileged) {
-		umx_count(r, f->node, UMX_C_REG_POLICY);
-		return -EPROTONOSUPPORT;
-	}
+	ret = umx_policy_reg(f->node, req);
+	if (ret)
+		return ret;
 
 	struct umx_vagent *va = calloc(1, sizeof(*va));
 	if (!va)

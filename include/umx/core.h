@@ -76,6 +76,8 @@ struct umx_limits {
 	X(TX_TID_FULL, "tx_refused_tid_table_full", "sends refused: transaction table full") \
 	X(TX_OUTSTANDING, "tx_refused_outstanding", "sends refused: per-file outstanding limit") \
 	X(TX_POLICY, "tx_refused_policy", "sends refused by node policy")     \
+	X(TX_RATE, "tx_refused_rate_limit", "sends refused by the node's rate limit") \
+	X(RX_PKEY, "rx_drop_pkey_policy", "dropped: unsolicited MAD on a P_Key index the node may not use") \
 	X(REG_POLICY, "reg_refused_policy", "registrations refused by node policy") \
 	X(REAL_AGENTS, "real_agent_registrations", "agents registered on the real port")
 
@@ -100,6 +102,8 @@ void umx_router_free(struct umx_router *r);
 void umx_router_input(struct umx_router *r, const void *umad, size_t len);
 
 uint64_t umx_router_counter(const struct umx_router *r, enum umx_counter c);
+/* the clock used for rate limits (CLOCK_MONOTONIC by default); for tests */
+void umx_router_set_clock(struct umx_router *r, uint64_t (*now_ns)(void));
 
 struct umx_router_stats {
 	unsigned files;             /* open virtual files */
@@ -112,17 +116,35 @@ void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st);
 
 /* ---- nodes and their policy ------------------------------------------- */
 
+#define UMX_POLICY_MAX_PKEYS 16
 struct umx_node_policy {
-	bool privileged;            /* may use QP0 (SMPs) */
-	int gid_index;              /* -1: any; else GRH sends must use this gid index */
+	bool privileged;            /* may use QP0 (SMPs); else registering QP0 gets
+				     * EPROTONOSUPPORT, as on a port without QP0 */
+	int gid_index;              /* -1: any; else GRH sends must use this gid index (EPERM) */
+	unsigned npkeys;            /* 0: any P_Key index; else sends must use one of */
+	uint16_t pkey_index[UMX_POLICY_MAX_PKEYS]; /* these (EPERM), and unsolicited
+				     * MADs that arrived on another index are dropped */
+	bool classes_restricted;    /* only classes set in classes[] may be registered or sent (EPERM) */
+	uint64_t classes[4];        /* bit c: management class c allowed */
+	uint32_t rate;              /* MADs per second this node may send; 0 = unlimited */
+	uint32_t burst;             /* token bucket depth (0: = rate); beyond: ENOBUFS */
 };
-#define UMX_NODE_POLICY_DEFAULT { true, -1 }
+#define UMX_NODE_POLICY_DEFAULT { .privileged = true, .gid_index = -1 }
+
+static inline void umx_policy_allow_class(struct umx_node_policy *p, uint8_t c)
+{
+	p->classes_restricted = true;
+	p->classes[c / 64] |= 1ull << (c % 64);
+}
 
 struct umx_node *umx_node_new(struct umx_router *r, unsigned index,
 			      const struct umx_node_policy *pol);
 /* releases the node's open files too */
 void umx_node_free(struct umx_node *n);
 unsigned umx_node_index(const struct umx_node *n);
+const struct umx_node_policy *umx_node_policy(const struct umx_node *n);
+/* replaces the policy (config reload); open files keep their agents */
+void umx_node_set_policy(struct umx_node *n, const struct umx_node_policy *pol);
 uint64_t umx_node_counter(const struct umx_node *n, enum umx_counter c);
 
 /* ---- virtual umad files (kernel user_mad.c semantics) ---------------- */
