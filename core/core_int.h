@@ -124,6 +124,7 @@ struct umx_router {
 	struct umx_node *nodes;
 	uint32_t next_hi_tid;
 	uint64_t (*now_ns)(void);
+	int qp_state[2];         /* per QP of the real port: 1 usable, -errno, 0 unknown */
 	unsigned nfiles, nvagents, nreal, queued;
 	uint64_t ctr[UMX_C_COUNT];
 };
@@ -140,6 +141,7 @@ int umx_check_reg_pre(struct ib_user_mad_reg_req2 *req, bool agent2);
 int umx_check_reg_agent(const struct ib_user_mad_reg_req2 *req, bool agent2);
 
 /* node policy (core/policy.c): 0 or -errno, counted */
+int umx_policy_reg_qp(struct umx_node *n, const struct ib_user_mad_reg_req2 *req);
 int umx_policy_reg(struct umx_node *n, const struct ib_user_mad_reg_req2 *req);
 int umx_policy_send(struct umx_node *n, const struct ib_user_mad_hdr *hdr, const uint8_t *mad);
 bool umx_policy_recv(struct umx_node *n, const struct ib_user_mad_hdr *hdr);
@@ -147,6 +149,8 @@ uint64_t umx_clock_monotonic_ns(void);
 
 /* real agents (core/real_agents.c) */
 int umx_real_attach(struct umx_router *r, struct umx_vagent *va);
+/* 0 when the real port has this QP, else the kernel's -errno (cached) */
+int umx_real_qp_check(struct umx_router *r, uint8_t qpn);
 void umx_real_detach(struct umx_router *r, struct umx_vagent *va);
 struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size_t len);
 /* the real agent id to send mad (len bytes) from va with */

@@ -37,12 +37,17 @@ static bool pkey_ok(const struct umx_node_policy *p, uint16_t idx)
 	return false;
 }
 
-int umx_policy_reg(struct umx_node *n, const struct ib_user_mad_reg_req2 *req)
+int umx_policy_reg_qp(struct umx_node *n, const struct ib_user_mad_reg_req2 *req)
 {
 	if (req->qpn == 0 && !n->pol.privileged) {
 		umx_count(n->r, n, UMX_C_REG_POLICY);
 		return -EPROTONOSUPPORT;
 	}
+	return 0;
+}
+
+int umx_policy_reg(struct umx_node *n, const struct ib_user_mad_reg_req2 *req)
+{
 	if (req->mgmt_class && !class_ok(&n->pol, req->mgmt_class)) {
 		umx_count(n->r, n, UMX_C_REG_POLICY);
 		return -EPERM;

@@ -40,6 +40,20 @@ static void port_unreg(struct umx_router *r, uint32_t id)
 	r->nreal--;
 }
 
+int umx_real_qp_check(struct umx_router *r, uint8_t qpn)
+{
+	if (r->send[qpn][0].valid || r->send[qpn][1].valid)
+		return 0;
+	if (!r->qp_state[qpn]) {
+		struct ib_user_mad_reg_req2 req = { .qpn = qpn };
+		int ret = r->port->ops->reg(r->port, &req);
+		if (!ret)
+			r->port->ops->unreg(r->port, req.id);
+		r->qp_state[qpn] = ret ? ret : 1;
+	}
+	return r->qp_state[qpn] < 0 ? r->qp_state[qpn] : 0;
+}
+
 static struct umx_sendagent *send_agent(struct umx_router *r, const struct umx_vagent *va)
 {
 	bool kernel_rmpp = va->rmpp_version && !(va->flags & IB_USER_MAD_USER_RMPP);

@@ -101,6 +101,15 @@ static long do_register(struct umx_file *f, struct ib_user_mad_reg_req2 *req, bo
 		;
 	if (id == UMX_MAX_AGENTS)
 		return -ENOMEM;
+	/* kernel 6.1 on a port without QP0 answers EPROTONOSUPPORT before it
+	 * looks at the class (seen in the VM with rxe: class 0x04 on QP0) */
+	if (req->qpn == 0) {
+		ret = umx_policy_reg_qp(f->node, req);
+		if (!ret)
+			ret = umx_real_qp_check(r, 0);
+		if (ret)
+			return ret;
+	}
 	ret = umx_check_reg_agent(req, agent2);
 	if (ret)
 		return ret;

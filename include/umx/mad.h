@@ -15,7 +15,7 @@
 #define UMX_MAD_SIZE 256            /* one IB MAD segment (sizeof(struct ib_mad)) */
 #define UMX_MAD_HDR 24              /* IB_MGMT_MAD_HDR */
 #define UMX_RMPP_HDR 36             /* IB_MGMT_RMPP_HDR */
-#define UMX_MAX_MGMT_VERSION 8      /* MAX_MGMT_VERSION in mad_priv.h */
+#define UMX_MAX_MGMT_VERSION 0x83   /* MAX_MGMT_VERSION in mad_priv.h (0x83 since OPA) */
 #define UMX_MAX_MGMT_CLASS 80       /* MAX_MGMT_CLASS in mad_priv.h */
 #define UMX_VENDOR_OUI_OFF 37       /* umad_vendor_packet.oui */
 
