@@ -33,6 +33,7 @@ struct umx_vagent {
 	uint32_t class_sends;           /* bit i: uses router->send_cls[i] */
 	struct umx_classkey *key;  /* NULL for send-only agents */
 	unsigned outstanding;      /* tracked transactions of this agent */
+	unsigned cm_ids;           /* CM communication ids it owns */
 };
 
 struct umx_file {
@@ -54,6 +55,7 @@ struct umx_node {
 	struct umx_file *files;
 	struct umx_node *next;
 	uint64_t ctr[UMX_C_COUNT];
+	unsigned cm_agents;      /* registered CM agents of this node */
 	uint64_t tokens_ns;      /* token bucket, in "ns of rate" units */
 	uint64_t last_ns;
 };
@@ -112,6 +114,24 @@ struct umx_tid_table {
 	uint32_t untracked;          /* counter for requests that expect no response */
 };
 
+/* CM communication ids (core/cm.c) */
+struct umx_cm_entry {
+	struct umx_file *file;       /* NULL: free */
+	struct umx_vagent *agent;
+	uint32_t client_id, router_id;
+	uint64_t expire_ns;          /* 0: connection alive */
+	uint32_t next_free, hash_next;
+	uint16_t gen;
+	bool sidr;
+};
+
+struct umx_cm {
+	struct umx_cm_entry *e;
+	uint32_t *by_client;         /* hash (file, client id) -> index+1 */
+	uint32_t size, used, free_head;
+	uint64_t grace_ns;
+};
+
 struct umx_router {
 	struct umx_port *port;
 	const struct umx_events *ev;
@@ -121,6 +141,7 @@ struct umx_router {
 	struct umx_sendagent send_cls[UMX_SEND_CLASS_AGENTS];
 	struct umx_classkey *keys[256];
 	struct umx_tid_table tids;
+	struct umx_cm cm;
 	struct umx_node *nodes;
 	uint32_t next_hi_tid;
 	uint64_t (*now_ns)(void);
@@ -153,6 +174,8 @@ int umx_real_attach(struct umx_router *r, struct umx_vagent *va);
 int umx_real_qp_check(struct umx_router *r, uint8_t qpn);
 void umx_real_detach(struct umx_router *r, struct umx_vagent *va);
 struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size_t len);
+unsigned umx_real_idle_send_agents(const struct umx_router *r);
+void umx_real_release_idle(struct umx_router *r);
 /* the real agent id to send mad (len bytes) from va with */
 uint32_t umx_real_send_id(struct umx_router *r, struct umx_vagent *va, const uint8_t *mad, size_t len);
 
@@ -166,6 +189,16 @@ uint32_t umx_tid_untracked(struct umx_tid_table *t);
 struct umx_tid_entry *umx_tid_lookup(struct umx_tid_table *t, uint32_t wire_lo, uint8_t mgmt_class);
 void umx_tid_free(struct umx_tid_table *t, struct umx_tid_entry *e);
 void umx_tid_free_agent(struct umx_tid_table *t, struct umx_vagent *va);
+
+/* CM (core/cm.c) */
+bool umx_cm_is_shared_class(uint8_t mgmt_class);
+int umx_cm_init(struct umx_cm *cm, uint32_t size, uint64_t grace_ns);
+void umx_cm_fini(struct umx_cm *cm);
+int umx_cm_outgoing(struct umx_router *r, struct umx_vagent *va, uint8_t *mad, size_t len);
+struct umx_vagent *umx_cm_incoming(struct umx_router *r, const struct ib_user_mad_hdr *hdr,
+				   uint8_t *mad, size_t len);
+unsigned umx_cm_expire(struct umx_router *r);
+void umx_cm_forget_agent(struct umx_router *r, struct umx_vagent *va);
 
 /* queue a packet on a file (router -> vfile); takes ownership */
 void umx_file_enqueue(struct umx_file *f, struct umx_packet *p);

@@ -91,12 +91,18 @@ static void sendagent_put(struct umx_router *r, struct umx_sendagent *sa)
 	}
 }
 
+/*
+ * Class send agents stay registered when idle (a bounded cache): short-lived
+ * clients such as diag tools then cost no register/unregister each, and a
+ * response that arrives after its client left still finds an agent of its
+ * class - umad2sim crashes on a MAD of a class with no agent.
+ */
 static void send_put(struct umx_router *r, struct umx_vagent *va)
 {
 	for (unsigned i = 0; va->class_sends; i++) {
 		if (va->class_sends & (1u << i)) {
 			va->class_sends &= ~(1u << i);
-			sendagent_put(r, &r->send_cls[i]);
+			r->send_cls[i].refs--;
 		}
 	}
 	if (va->send)
@@ -140,8 +146,19 @@ uint32_t umx_real_send_id(struct umx_router *r, struct umx_vagent *va, const uin
 			break;
 	}
 	if (i == UMX_SEND_CLASS_AGENTS) {
-		if (free_slot == UMX_SEND_CLASS_AGENTS)
-			return va->send->real_id;     /* table full: the generic agent sends */
+		if (free_slot == UMX_SEND_CLASS_AGENTS) {
+			/* evict an idle cached agent, else the generic agent sends */
+			for (unsigned j = 0; j < UMX_SEND_CLASS_AGENTS; j++) {
+				if (!r->send_cls[j].refs) {
+					port_unreg(r, r->send_cls[j].real_id);
+					r->send_cls[j].valid = false;
+					free_slot = j;
+					break;
+				}
+			}
+			if (free_slot == UMX_SEND_CLASS_AGENTS)
+				return va->send->real_id;
+		}
 		struct ib_user_mad_reg_req2 req = {
 			.qpn = va->qpn, .mgmt_class = cls, .mgmt_class_version = ver, .oui = oui,
 			.rmpp_version = kernel_rmpp ? UMAD_RMPP_VERSION : 0,
@@ -217,8 +234,10 @@ int umx_real_attach(struct umx_router *r, struct umx_vagent *va)
 		k->next = r->keys[va->mgmt_class];
 		r->keys[va->mgmt_class] = k;
 	}
-	/* method_in_use(): a method already owned on this port -> EINVAL */
-	for (unsigned m = 0; m < 128; m++) {
+	/* method_in_use(): a method already owned on this port -> EINVAL;
+	 * the router's shared classes (CM) are steered, not owned */
+	bool shared = umx_cm_is_shared_class(va->mgmt_class);
+	for (unsigned m = 0; m < 128 && !shared; m++) {
 		if (mask_test(va->method_mask, m) && k->owner[m]) {
 			ret = -EINVAL;
 			goto fail;
@@ -249,11 +268,13 @@ int umx_real_attach(struct umx_router *r, struct umx_vagent *va)
 		ra->mask[0] = need[0];
 		ra->mask[1] = need[1];
 	}
-	for (unsigned m = 0; m < 128; m++)
+	for (unsigned m = 0; m < 128 && !shared; m++)
 		if (mask_test(va->method_mask, m))
 			k->owner[m] = va;
 	k->nowners++;
 	va->key = k;
+	if (shared)
+		va->file->node->cm_agents++;
 	return 0;
 fail:
 	key_free_if_unused(r, k);
@@ -267,6 +288,7 @@ void umx_real_detach(struct umx_router *r, struct umx_vagent *va)
 
 	if (k) {
 		uint64_t owned[2] = { 0, 0 };
+		bool shared = umx_cm_is_shared_class(k->mgmt_class);
 		for (unsigned m = 0; m < 128; m++) {
 			if (k->owner[m] == va)
 				k->owner[m] = NULL;
@@ -274,6 +296,11 @@ void umx_real_detach(struct umx_router *r, struct umx_vagent *va)
 				owned[m / 64] |= 1ull << (m % 64);
 		}
 		k->nowners--;
+		if (shared) {
+			va->file->node->cm_agents--;
+			if (k->nowners)   /* a shared class keeps its real agents while used */
+				owned[0] = owned[1] = ~0ull;
+		}
 		for (unsigned i = 0; i < k->nreal;) {
 			struct umx_recvagent *ra = &k->real[i];
 			if ((ra->mask[0] & owned[0]) || (ra->mask[1] & owned[1])) {
@@ -304,4 +331,22 @@ struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size
 	}
 	struct umx_classkey *k = key_find(r, cls, ver, oui);
 	return k ? k->owner[method & 0x7f] : NULL;
+}
+
+unsigned umx_real_idle_send_agents(const struct umx_router *r)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < UMX_SEND_CLASS_AGENTS; i++)
+		n += r->send_cls[i].valid && !r->send_cls[i].refs;
+	return n;
+}
+
+void umx_real_release_idle(struct umx_router *r)
+{
+	for (unsigned i = 0; i < UMX_SEND_CLASS_AGENTS; i++) {
+		if (r->send_cls[i].valid && !r->send_cls[i].refs) {
+			port_unreg(r, r->send_cls[i].real_id);
+			r->send_cls[i].valid = false;
+		}
+	}
 }

@@ -55,6 +55,15 @@ struct umx_router *umx_router_new(struct umx_port *port, const struct umx_events
 		return NULL;
 	}
 	r->lim.tid_table_size = r->tids.size;
+	if (!r->lim.cm_ids_max)
+		r->lim.cm_ids_max = def.cm_ids_max;
+	if (!r->lim.cm_grace_ms)
+		r->lim.cm_grace_ms = def.cm_grace_ms;
+	if (umx_cm_init(&r->cm, r->lim.cm_ids_max, (uint64_t)r->lim.cm_grace_ms * 1000000ull)) {
+		umx_tid_fini(&r->tids);
+		free(r);
+		return NULL;
+	}
 	r->next_hi_tid = 1;
 	r->now_ns = umx_clock_monotonic_ns;
 	return r;
@@ -66,8 +75,15 @@ void umx_router_free(struct umx_router *r)
 		return;
 	while (r->nodes)
 		umx_node_free(r->nodes);
+	umx_real_release_idle(r);
 	umx_tid_fini(&r->tids);
+	umx_cm_fini(&r->cm);
 	free(r);
+}
+
+void umx_router_tick(struct umx_router *r)
+{
+	umx_cm_expire(r);
 }
 
 uint64_t umx_router_counter(const struct umx_router *r, enum umx_counter c)
@@ -80,8 +96,10 @@ void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st)
 	st->files = r->nfiles;
 	st->vagents = r->nvagents;
 	st->real_agents = r->nreal;
+	st->idle_send_agents = umx_real_idle_send_agents(r);
 	st->tids_in_use = r->tids.used;
 	st->queued_packets = r->queued;
+	st->cm_ids = r->cm.used;
 }
 
 /* ---- nodes ---------------------------------------------------------------- */
@@ -160,6 +178,13 @@ ssize_t umx_router_send(struct umx_router *r, struct umx_vagent *va,
 	*out = *hdr;
 	out->id = umx_real_send_id(r, va, mad, madlen);
 	memcpy(buf + sizeof(*out), mad, madlen);
+
+	/* CM: the client's communication id becomes a router id */
+	if (mad[1] == UMAD_CLASS_CM) {
+		ret = umx_cm_outgoing(r, va, buf + sizeof(*out), madlen);
+		if (ret)
+			goto out;
+	}
 
 	/* requests get a router TID (the kernel then sets the upper 32 bits to
 	 * the real agent's hi_tid, as ib_umad_write() does for every request) */
@@ -247,7 +272,22 @@ void umx_router_input(struct umx_router *r, const void *umad, size_t len)
 		deliver(r, va, hdr, mad, madlen, !hdr->status, &tid);
 		return;
 	}
-	struct umx_vagent *va = umx_real_owner(r, mad, madlen);
+	struct umx_vagent *va;
+	if (umx_cm_is_shared_class(mad[1])) {
+		/* steered by bound GID / communication id; ids are rewritten in a copy */
+		uint8_t *copy = malloc(madlen);
+		if (!copy) {
+			r->ctr[UMX_C_RX_QUEUE_FULL]++;
+			return;
+		}
+		memcpy(copy, mad, madlen);
+		va = umx_cm_incoming(r, hdr, copy, madlen);
+		if (va && umx_policy_recv(va->file->node, hdr))
+			deliver(r, va, hdr, copy, madlen, true, NULL);
+		free(copy);
+		return;
+	}
+	va = umx_real_owner(r, mad, madlen);
 	if (!va) {
 		r->ctr[UMX_C_RX_NO_OWNER]++;
 		return;

@@ -43,6 +43,8 @@ static void free_vagent(struct umx_file *f, uint32_t id)
 	/* ib_unregister_mad_agent(): sends are cancelled, so late responses
 	 * and timeouts of this agent are no longer delivered */
 	umx_tid_free_agent(&f->r->tids, va);
+	if (va->cm_ids)
+		umx_cm_forget_agent(f->r, va);
 	umx_real_detach(f->r, va);
 	/* packets already queued stay readable (queue_packet() stamped the id) */
 	for (struct umx_packet *p = f->qhead; p; p = p->next)

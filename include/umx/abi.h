@@ -13,5 +13,6 @@
 #undef ib_user_mad
 #include <infiniband/umad.h>
 #include <infiniband/umad_types.h>
+#include <infiniband/umad_cm.h>
 
 #endif

@@ -58,8 +58,10 @@ struct umx_limits {
 	unsigned outstanding_max;   /* tracked requests in flight per open file */
 	unsigned tid_table_size;    /* tracked requests in flight, all files (<= 65536) */
 	unsigned files_max;         /* open files, all nodes */
+	unsigned cm_ids_max;        /* CM communication ids mapped (<= 65536) */
+	unsigned cm_grace_ms;       /* how long an ended connection's ids stay mapped */
 };
-#define UMX_LIMITS_DEFAULT { 4096, 1024, 65536, 4096 }
+#define UMX_LIMITS_DEFAULT { 4096, 1024, 65536, 4096, 16384, 5000 }
 
 /* ---- counters: every drop and refusal has a name ------------------------ */
 
@@ -79,7 +81,9 @@ struct umx_limits {
 	X(TX_RATE, "tx_refused_rate_limit", "sends refused by the node's rate limit") \
 	X(RX_PKEY, "rx_drop_pkey_policy", "dropped: unsolicited MAD on a P_Key index the node may not use") \
 	X(REG_POLICY, "reg_refused_policy", "registrations refused by node policy") \
-	X(REAL_AGENTS, "real_agent_registrations", "agents registered on the real port")
+	X(REAL_AGENTS, "real_agent_registrations", "agents registered on the real port") \
+	X(RX_CM_UNROUTABLE, "rx_drop_cm_unroutable", "dropped: CM message for no known connection or bound GID") \
+	X(TX_CM_FULL, "tx_refused_cm_table_full", "CM sends refused: communication-id table full")
 
 enum umx_counter {
 #define UMX_C_ENUM(id, name, help) UMX_C_##id,
@@ -102,15 +106,19 @@ void umx_router_free(struct umx_router *r);
 void umx_router_input(struct umx_router *r, const void *umad, size_t len);
 
 uint64_t umx_router_counter(const struct umx_router *r, enum umx_counter c);
-/* the clock used for rate limits (CLOCK_MONOTONIC by default); for tests */
+/* periodic work (call about once a second): CM ids past their grace period */
+void umx_router_tick(struct umx_router *r);
+/* the clock used for rate limits and CM grace (CLOCK_MONOTONIC by default); for tests */
 void umx_router_set_clock(struct umx_router *r, uint64_t (*now_ns)(void));
 
 struct umx_router_stats {
 	unsigned files;             /* open virtual files */
 	unsigned vagents;           /* registered virtual agents */
-	unsigned real_agents;       /* agents held on the real port */
+	unsigned real_agents;       /* agents held on the real port, including */
+	unsigned idle_send_agents;  /* idle class send agents kept (bounded cache) */
 	unsigned tids_in_use;       /* tracked transactions in flight */
 	unsigned queued_packets;    /* packets waiting in client queues */
+	unsigned cm_ids;            /* CM communication ids mapped */
 };
 void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st);
 
@@ -126,6 +134,8 @@ struct umx_node_policy {
 				     * MADs that arrived on another index are dropped */
 	bool classes_restricted;    /* only classes set in classes[] may be registered or sent (EPERM) */
 	uint64_t classes[4];        /* bit c: management class c allowed */
+	bool has_gid;               /* the node's bound GID (CM REQs without GRH that */
+	uint8_t gid[16];            /* target it are steered here) */
 	uint32_t rate;              /* MADs per second this node may send; 0 = unlimited */
 	uint32_t burst;             /* token bucket depth (0: = rate); beyond: ENOBUFS */
 };

@@ -57,7 +57,8 @@ static inline struct fx *fx_new(const struct umx_limits *lim)
 
 static inline void fx_free(struct fx *x)
 {
-	umx_router_free(x->r);
+	if (x->r)
+		umx_router_free(x->r);
 	free(x);
 }
 
