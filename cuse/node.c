@@ -1,0 +1,342 @@
+/*
+ * node.c - the file handlers shared by CUSE nodes and FUSE-mode files: a
+ * thin layer that decodes each request, calls the core's virtual file and
+ * replies, or parks a blocking read until the core reports a packet.
+ *
+ * Every handler ends in exactly one reply (or a parked request).  All of
+ * this runs on the loop thread, including libfuse's interrupt callbacks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "front.h"
+#include "log.h"
+
+struct mux_parked {
+	struct mux_parked *next;
+	struct mux_file *mf;
+	fuse_req_t req;
+	size_t size;
+	bool sync_intr;              /* interrupt callback ran inside registration */
+};
+
+struct mux_file {
+	struct mux *mux;
+	struct mux_node *node;
+	struct umx_file *f;
+	struct mux_file *next, *prev;     /* mux->files */
+	struct mux_parked *parked;        /* FIFO */
+	unsigned nparked;
+	struct fuse_pollhandle *ph;
+};
+
+static struct mux_parked *registering;  /* see park() */
+
+static struct mux_file *mf_of(struct fuse_file_info *fi)
+{
+	return (struct mux_file *)(uintptr_t)fi->fh;
+}
+
+static void unlink_parked(struct mux_parked *p)
+{
+	struct mux_file *mf = p->mf;
+	struct mux_parked **pp;
+
+	for (pp = &mf->parked; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			mf->nparked--;
+			return;
+		}
+}
+
+/* libfuse calls this when the kernel interrupts a parked read (the reader
+ * got a signal).  It may also run synchronously inside
+ * fuse_req_interrupt_func() when the request was already interrupted; then
+ * libfuse holds the request's lock and frees nothing for us, so replying
+ * here would free the request under that lock: defer to park(). */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct mux_parked *p = data;
+
+	if (p == registering) {
+		p->sync_intr = true;
+		return;
+	}
+	unlink_parked(p);
+	free(p);
+	fuse_reply_err(req, EINTR);
+}
+
+static void park(fuse_req_t req, struct mux_file *mf, size_t size)
+{
+	struct mux_parked *p, **pp;
+
+	/* checked before the callback is installed (libfuse would call it
+	 * synchronously under the request lock) */
+	if (fuse_req_interrupted(req)) {
+		fuse_reply_err(req, EINTR);
+		return;
+	}
+	if (mf->nparked >= MUX_PARKED_MAX) {
+		/* bounded: more blocked readers of one open file than this is
+		 * not a umad client pattern */
+		mf->mux->parked_refused++;
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p->mf = mf;
+	p->req = req;
+	p->size = size;
+	for (pp = &mf->parked; *pp; pp = &(*pp)->next)
+		;
+	*pp = p;
+	mf->nparked++;
+	registering = p;
+	fuse_req_interrupt_func(req, on_interrupt, p);
+	registering = NULL;
+	if (p->sync_intr) {
+		unlink_parked(p);
+		free(p);
+		fuse_reply_err(req, EINTR);
+	}
+}
+
+/* one read attempt into a fresh buffer: replies unless the queue is empty
+ * (returns false then, nothing replied) */
+static bool try_read(fuse_req_t req, struct mux_file *mf, size_t size)
+{
+	size_t cap = size < MUX_READ_MAX ? size : MUX_READ_MAX;
+	void *buf = malloc(cap ? cap : 1);
+	ssize_t n;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return true;
+	}
+	n = umx_file_read(mf->f, buf, cap);
+	if (n == -EAGAIN) {
+		free(buf);
+		return false;
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	return true;
+}
+
+static void notify_poll(struct mux_file *mf)
+{
+	if (mf->ph) {
+		fuse_lowlevel_notify_poll(mf->ph);
+		fuse_pollhandle_destroy(mf->ph);
+		mf->ph = NULL;
+	}
+}
+
+/* core event: a packet was queued on f */
+static void on_file_readable(void *ctx, struct umx_file *f)
+{
+	struct mux_file *mf = umx_file_user(f);
+
+	(void)ctx;
+	if (!mf)
+		return;
+	while (mf->parked && umx_file_readable(mf->f)) {
+		struct mux_parked *p = mf->parked;
+		fuse_req_t req = p->req;
+		size_t size = p->size;
+
+		unlink_parked(p);
+		free(p);
+		if (!try_read(req, mf, size)) {
+			/* cannot happen (readable), but never lose a request */
+			fuse_reply_err(req, EAGAIN);
+		}
+	}
+	notify_poll(mf);
+}
+
+const struct umx_events mux_events = { on_file_readable };
+
+void mux_h_open(fuse_req_t req, struct mux_node *n, struct fuse_file_info *fi)
+{
+	struct mux *m = n->mux;
+	struct mux_file *mf = calloc(1, sizeof(*mf));
+
+	if (!mf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	mf->mux = m;
+	mf->node = n;
+	mf->f = umx_file_open(n->core, mf);
+	if (!mf->f) {
+		int e = errno ? errno : ENOMEM;
+		free(mf);
+		fuse_reply_err(req, e);
+		return;
+	}
+	mf->next = m->files;
+	if (m->files)
+		m->files->prev = mf;
+	m->files = mf;
+	m->nfiles++;
+	fi->fh = (uintptr_t)mf;
+	fi->direct_io = 1;      /* one packet per read, sizes as given */
+	fi->nonseekable = 1;
+	fi->keep_cache = 0;
+	log_debug("%s: open (flags 0x%x), %u files open", n->name, fi->flags, m->nfiles);
+	if (fuse_reply_open(req, fi) != 0) {
+		/* the opener is gone (interrupted open): no release will come */
+		mux_h_release(NULL, fi);
+	}
+}
+
+static void mf_free(struct mux_file *mf, int parked_errno)
+{
+	struct mux *m = mf->mux;
+
+	while (mf->parked) {
+		struct mux_parked *p = mf->parked;
+		unlink_parked(p);
+		fuse_reply_err(p->req, parked_errno);
+		free(p);
+	}
+	if (mf->ph)
+		fuse_pollhandle_destroy(mf->ph);
+	umx_file_release(mf->f);
+	if (mf->prev)
+		mf->prev->next = mf->next;
+	else
+		m->files = mf->next;
+	if (mf->next)
+		mf->next->prev = mf->prev;
+	m->nfiles--;
+	free(mf);
+}
+
+void mux_h_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct mux_file *mf = mf_of(fi);
+
+	if (mf) {
+		log_debug("%s: release", mf->node->name);
+		/* a blocked read holds a file reference, so none should be
+		 * parked here; answer any anyway */
+		mf_free(mf, EBADF);
+	}
+	if (req)
+		fuse_reply_err(req, 0);
+}
+
+void mux_files_shutdown(struct mux *m)
+{
+	while (m->files)
+		mf_free(m->files, ENODEV);
+}
+
+void mux_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
+{
+	struct mux_file *mf = mf_of(fi);
+
+	if (try_read(req, mf, size))
+		return;
+	/* fi->flags are the file's current flags (fcntl O_NONBLOCK counts) */
+	if (fi->flags & O_NONBLOCK) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	park(req, mf, size);
+}
+
+void mux_h_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
+{
+	struct mux_file *mf = mf_of(fi);
+	ssize_t n = umx_file_write(mf->f, buf, size);
+
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void mux_h_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	struct mux_file *mf = mf_of(fi);
+
+	if (ph) {
+		/* keep only the newest handle */
+		if (mf->ph)
+			fuse_pollhandle_destroy(mf->ph);
+		mf->ph = ph;
+	}
+	fuse_reply_poll(req, umx_file_poll(mf->f));
+}
+
+static bool umad_ioctl(unsigned int cmd)
+{
+	switch (cmd) {
+	case IB_USER_MAD_REGISTER_AGENT:
+	case IB_USER_MAD_UNREGISTER_AGENT:
+	case IB_USER_MAD_ENABLE_PKEY:
+	case IB_USER_MAD_REGISTER_AGENT2:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Restricted ioctls: the umad commands encode direction and size, so the
+ * kernel copies _IOC_SIZE(cmd) bytes in (for _IOC_WRITE) and offers as many
+ * out (for _IOC_READ).  The core works on a buffer of _IOC_SIZE(cmd) bytes
+ * in place; when it says copy_out, the buffer goes back with the result,
+ * also with a negative result (REGISTER_AGENT2's flags error): FUSE copies
+ * the data out and then returns the error.
+ */
+void mux_h_ioctl(fuse_req_t req, unsigned int cmd, struct fuse_file_info *fi, unsigned flags,
+		 const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct mux_file *mf = mf_of(fi);
+	uint8_t buf[64];
+	size_t size = _IOC_SIZE(cmd);
+	bool copy_out = false;
+	long ret;
+
+	if (!umad_ioctl(cmd) || size > sizeof(buf)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (flags & FUSE_IOCTL_UNRESTRICTED) {
+		/* we never ask for unrestricted mode */
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	memset(buf, 0, sizeof(buf));
+	if ((_IOC_DIR(cmd) & _IOC_WRITE) && in_bufsz < size) {
+		fuse_reply_err(req, EFAULT);
+		return;
+	}
+	if (in_bufsz)
+		memcpy(buf, in_buf, in_bufsz < size ? in_bufsz : size);
+	ret = umx_file_ioctl(mf->f, cmd, buf, &copy_out);
+	log_debug("%s: ioctl 0x%08x -> %ld%s", mf->node->name, cmd, ret, copy_out ? " (copy out)" : "");
+	if (copy_out && out_bufsz)
+		fuse_reply_ioctl(req, (int)ret, buf, out_bufsz < size ? out_bufsz : size);
+	else if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_ioctl(req, (int)ret, NULL, 0);
+}
