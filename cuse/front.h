@@ -20,6 +20,14 @@
 #define MUX_READ_MAX (1u << 20)  /* largest read buffer we allocate */
 
 enum mux_mode { MUX_MODE_CUSE, MUX_MODE_FUSE };
+enum mux_proto { MUX_PROTO_UMAD, MUX_PROTO_RDMACM };
+
+#define MUX_NODES_MAX 256
+/* per-node settings (cuse/node_conf.c) */
+struct mux_node_conf {
+	struct umx_node_policy pol;
+	enum mux_proto protocol;
+};
 
 struct mux_opts {
 	const char *device;          /* NULL: libibumad's default */
@@ -36,6 +44,8 @@ struct mux_opts {
 	unsigned mode_bits;          /* permission bits of the nodes */
 	uid_t uid;
 	gid_t gid;
+	struct umx_limits lim;       /* 0 fields: the core's defaults */
+	struct mux_node_conf node[MUX_NODES_MAX];
 };
 
 struct mux;
@@ -119,7 +129,15 @@ int mux_sysfs_export(const char *dir, const char *ca, int port, char *err, size_
 
 /* epoll tags: every epoll data.ptr points at a struct whose first member is
  * one of these */
-enum { EV_PORT = 1, EV_SIGNAL, EV_SESS, EV_CTL_LISTEN, EV_CTL_CLIENT };
+enum { EV_PORT = 1, EV_SIGNAL, EV_SESS, EV_CTL_LISTEN, EV_CTL_CLIENT, EV_TICK };
+
+/* per-node settings and limits (cuse/node_conf.c); 0 or -1 (message printed);
+ * mux_limit_set returns 1 for a key that is not a limit */
+int mux_node_conf_set(struct mux_opts *o, unsigned idx, const char *key, const char *val,
+		      const char *where);
+int mux_limit_set(struct mux_opts *o, const char *key, const char *val, const char *where);
+int mux_node_conf_arg(struct mux_opts *o, const char *arg);
+void mux_node_conf_defaults(struct mux_opts *o);
 
 /* parse helpers (cuse/opts.c) */
 int mux_opts_parse(struct mux_opts *o, int argc, char **argv);

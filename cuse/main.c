@@ -15,13 +15,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "front.h"
 #include "log.h"
 
-static int tag_port = EV_PORT, tag_signal = EV_SIGNAL;
+static int tag_port = EV_PORT, tag_signal = EV_SIGNAL, tag_tick = EV_TICK;
 
 /* background start: the parent waits for the child's "ready" byte so that
  * start-up errors still give a non-zero exit status */
@@ -96,7 +97,7 @@ int main(int argc, char **argv)
 				     umx_umad_port_num(m.port), err, sizeof(err)))
 			fatal("--sysfs-export %s: %s", m.o.sysfs_export, err);
 	}
-	m.router = umx_router_new(umx_umad_port_base(m.port), &mux_events, &m, NULL);
+	m.router = umx_router_new(umx_umad_port_base(m.port), &mux_events, &m, &m.o.lim);
 	if (!m.router)
 		fatal("out of memory");
 	m.node = calloc(m.o.nodes, sizeof(*m.node));
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
 		n->mux = &m;
 		n->index = i;
 		snprintf(n->name, sizeof(n->name), "%s-%u", m.o.prefix, i);
-		n->core = umx_node_new(m.router, i, NULL);
+		n->core = umx_node_new(m.router, i, &m.o.node[i].pol);
 		if (!n->core)
 			fatal("out of memory");
 	}
@@ -118,6 +119,14 @@ int main(int argc, char **argv)
 		fatal("epoll: %s", strerror(errno));
 	ev.data.ptr = &tag_signal;
 	if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, sfd, &ev) != 0)
+		fatal("epoll: %s", strerror(errno));
+	/* once a second: the core's periodic work (CM grace periods) */
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) != 0)
+		fatal("timerfd: %s", strerror(errno));
+	ev.data.ptr = &tag_tick;
+	if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, tfd, &ev) != 0)
 		fatal("epoll: %s", strerror(errno));
 	if (m.o.control && mux_ctl_open(&m, m.o.control, err, sizeof(err)))
 		fatal("%s", err);
@@ -167,6 +176,12 @@ int main(int argc, char **argv)
 				}
 				break;
 			}
+			case EV_TICK: {
+				uint64_t ticks;
+				if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+					umx_router_tick(m.router);
+				break;
+			}
 			case EV_CTL_LISTEN:
 			case EV_CTL_CLIENT:
 				mux_ctl_event(&m, evs[i].data.ptr, evs[i].events);
@@ -190,6 +205,7 @@ int main(int argc, char **argv)
 	free(m.node);
 	free(m.sess);
 	close(sfd);
+	close(tfd);
 	close(m.epfd);
 	log_info("stopped");
 	mux_opts_free();

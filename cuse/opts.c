@@ -21,7 +21,8 @@
 
 #define NODES_MAX 256
 
-enum { O_PREFIX = 256, O_MODE, O_FUSEDIR, O_CONFIG, O_CONTROL, O_SYSFS, O_MODEBITS, O_OWNER };
+enum { O_PREFIX = 256, O_MODE, O_FUSEDIR, O_CONFIG, O_CONTROL, O_SYSFS, O_MODEBITS, O_OWNER,
+       O_NODE, O_LIMIT };
 
 static const struct option longopts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -37,6 +38,8 @@ static const struct option longopts[] = {
 	{ "sysfs-export", required_argument, NULL, O_SYSFS },
 	{ "mode-bits", required_argument, NULL, O_MODEBITS },
 	{ "owner", required_argument, NULL, O_OWNER },
+	{ "node", required_argument, NULL, O_NODE },
+	{ "limit", required_argument, NULL, O_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -58,7 +61,11 @@ static void usage(FILE *f)
 		"      --control PATH       unix socket answering `stats`\n"
 		"      --sysfs-export DIR   write the port's sysfs view to DIR/class/...\n"
 		"      --mode-bits OCTAL    node permissions (default 0600)\n"
-		"      --owner USER[:GROUP] node owner (default root)\n",
+		"      --owner USER[:GROUP] node owner (default root)\n"
+		"      --node N:KEY=VALUE   a node setting (config: `node N KEY VALUE`): privileged,\n"
+		"                           gid-index, gid, classes, pkeys, rate, burst, protocol\n"
+		"      --limit KEY=VALUE    recv-queue-max outstanding-max transactions-max\n"
+		"                           files-max cm-ids-max cm-grace-ms (config: `KEY VALUE`)\n",
 		NODES_MAX);
 }
 
@@ -193,6 +200,20 @@ static int set(struct mux_opts *o, int key, const char *val, const char *where)
 		if (parse_owner(val, &o->uid, &o->gid))
 			return bad(where, "unknown owner '%s'", val);
 		return 0;
+	case O_NODE:
+		return mux_node_conf_arg(o, val);
+	case O_LIMIT: {
+		char buf[256], *eq;
+		snprintf(buf, sizeof(buf), "%s", val);
+		eq = strchr(buf, '=');
+		if (!eq)
+			return bad(where, "--limit wants KEY=VALUE, not '%s'", val);
+		*eq = 0;
+		int r = mux_limit_set(o, buf, eq + 1, where);
+		if (r > 0)
+			return bad(where, "unknown limit '%s'", buf);
+		return r;
+	}
 	}
 	return -1;
 }
@@ -238,6 +259,42 @@ static int load_config(struct mux_opts *o, const char *path)
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(k, keys[i].key))
 				opt = keys[i].opt;
+		if (!opt && !strcmp(k, "node")) {
+			/* node N KEY VALUE */
+			char *nk, *nv, *ne;
+			unsigned long idx = strtoul(v, &nk, 10);
+			if (nk == v || !isspace((unsigned char)*nk)) {
+				fclose(f);
+				return bad(where, "'node' wants: node N KEY VALUE");
+			}
+			while (isspace((unsigned char)*nk))
+				nk++;
+			for (nv = nk; *nv && !isspace((unsigned char)*nv); nv++)
+				;
+			ne = nv;
+			while (isspace((unsigned char)*nv))
+				nv++;
+			*ne = 0;
+			if (!*nk || !*nv) {
+				fclose(f);
+				return bad(where, "'node' wants: node N KEY VALUE");
+			}
+			if (mux_node_conf_set(o, (unsigned)(idx < MUX_NODES_MAX ? idx : MUX_NODES_MAX),
+					      nk, nv, where)) {
+				fclose(f);
+				return -1;
+			}
+			continue;
+		}
+		if (!opt && *v) {
+			int r = mux_limit_set(o, k, v, where);
+			if (r < 0) {
+				fclose(f);
+				return -1;
+			}
+			if (r == 0)
+				continue;
+		}
 		if (!opt) {
 			fclose(f);
 			return bad(where, "unknown key '%s'", k);
@@ -261,6 +318,7 @@ int mux_opts_parse(struct mux_opts *o, int argc, char **argv)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	mux_node_conf_defaults(o);
 	o->nodes = 1;
 	o->prefix = "umad-mux";
 	o->mode = MUX_MODE_CUSE;
