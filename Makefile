@@ -32,7 +32,7 @@ UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 TOOL_BINS  := $(TOOL_SRCS:%.c=$(BUILD)/%)
 
 .SECONDARY:
-.PHONY: all deps check check-run clean install uninstall bench fuzz
+.PHONY: all deps check check-run clean install uninstall
 all: $(DAEMON) $(UNIT_BINS) $(TOOL_BINS)
 
 deps:
@@ -77,3 +77,8 @@ uninstall:
 
 clean:
 	rm -rf build build-san
+
+# fragments owned by their directories: fuzzing (make fuzz, fuzz-ci) and
+# benchmarks (make bench)
+-include tests/fuzz/fuzz.mk
+-include tests/bench/bench.mk
