@@ -32,7 +32,7 @@ UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 TOOL_BINS  := $(TOOL_SRCS:%.c=$(BUILD)/%)
 
 .SECONDARY:
-.PHONY: all deps check check-run clean install uninstall
+.PHONY: all deps check check-run run clean install uninstall
 all: $(DAEMON) $(UNIT_BINS) $(TOOL_BINS)
 
 deps:
@@ -46,6 +46,12 @@ check: deps
 
 check-run:
 	BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+
+# the main job: umad-mux on the local HCA, or on the simulated fabric when
+# there is none (KEEP=1: leave it running until Ctrl-C)
+run: deps
+	$(MAKE) all
+	BUILD=$(BUILD) cuse/umad-mux-demo $(if $(KEEP),--keep)
 
 $(BUILD)/%.o: %.c $(wildcard include/umx/*.h core/*.h cuse/*.h)
 	@mkdir -p $(dir $@)
