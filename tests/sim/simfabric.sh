@@ -97,8 +97,9 @@ run_sim() {
 	case $1 in */*) [ "${1#/}" = "$1" ] && set -- "$PWD/$1" "${@:2}" ;; esac
 	export SIMFAB_CALLER_CWD=$PWD
 	cd "$WORK" || return 1
-	# ASan insists on being first in the link order; umad2sim is preloaded
-	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+	# ASan insists on being first in the link order; umad2sim is preloaded,
+	# and its read() overreads its own buffer (asan.supp)
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0:suppressions=$HERE/asan.supp
 	SIM_HOST=$host IBSIM_SOCKNAME=$sock LD_PRELOAD=$UMAD2SIM${LD_PRELOAD:+:$LD_PRELOAD} exec "$@"
 }
 
@@ -166,7 +167,7 @@ write_env() {
 	{
 		echo "# source me: clients of the simulated fabric in $DIR"
 		echo "export SIMFAB_DIR='$DIR' SIMFAB_WORK='$WORK' SIMFAB='$SELF'"
-		echo "export IBSIM_SOCKNAME='$SOCK' SIMFAB_PRELOAD='$UMAD2SIM' SIMFAB_NET='$NET'"
+		echo "export IBSIM_SOCKNAME='$SOCK' SIMFAB_PRELOAD='$UMAD2SIM' SIMFAB_NET='$NET' SIMFAB_SUPP='$HERE/asan.supp'"
 		echo "export SIMFAB_SM_HOST='$SM_HOST'"
 		while read -r h lid guid sm; do
 			echo "export SIMFAB_LID_$h=$lid SIMFAB_PORTGUID_$h=$guid"
@@ -187,7 +188,7 @@ simfab_run() {
 	(
 		export SIMFAB_CALLER_CWD=$PWD
 		cd "$SIMFAB_WORK" || exit 1
-		export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+		export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0:suppressions=$SIMFAB_SUPP
 		SIM_HOST=$h LD_PRELOAD=$SIMFAB_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD} exec "$@"
 	)
 }
