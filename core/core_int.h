@@ -97,6 +97,9 @@ struct umx_classkey {
 	unsigned nreal;
 };
 
+/* low TID bits 31+30: a request the router itself sent (see tid_table.c) */
+#define UMX_TID_ROUTER 0x40000000u
+
 struct umx_tid_entry {
 	struct umx_file *file;       /* NULL: free */
 	struct umx_vagent *agent;

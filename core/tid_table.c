@@ -1,7 +1,9 @@
 /*
  * tid_table.c - transactions in flight.  Each request a client sends with
  * timeout_ms > 0 gets a router-allocated low-32 TID:
- *     bit 31 = 1 | 15-bit generation | 16-bit index
+ *     bit 31 = 1 | bit 30 = 0 | 14-bit generation | 16-bit index
+ * (bit 31 = 1, bit 30 = 1 is for requests the router sends itself, e.g. SA
+ * joins on behalf of many clients: UMX_TID_ROUTER)
  * so a response or timeout finds its client in O(1), and a late answer to
  * a freed slot fails the generation check.  Requests that expect no
  * response get bit 31 = 0 and a counter, so two clients never put the same
@@ -15,6 +17,7 @@
 #include "core_int.h"
 
 #define TRACKED 0x80000000u
+#define GEN_MASK 0x3fff
 
 int umx_tid_init(struct umx_tid_table *t, uint32_t size)
 {
@@ -77,7 +80,7 @@ int umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t clien
 	t->used++;
 	va->outstanding++;
 	va->file->outstanding++;
-	*wire_lo = TRACKED | (uint32_t)(e->gen & 0x7fff) << 16 | idx;
+	*wire_lo = TRACKED | (uint32_t)(e->gen & GEN_MASK) << 16 | idx;
 	return 0;
 }
 
@@ -89,13 +92,13 @@ uint32_t umx_tid_untracked(struct umx_tid_table *t)
 
 struct umx_tid_entry *umx_tid_lookup(struct umx_tid_table *t, uint32_t wire_lo, uint8_t mgmt_class)
 {
-	if (!(wire_lo & TRACKED))
+	if ((wire_lo & (TRACKED | UMX_TID_ROUTER)) != TRACKED)
 		return NULL;
 	uint32_t idx = wire_lo & 0xffff;
 	if (idx >= t->size)
 		return NULL;
 	struct umx_tid_entry *e = &t->e[idx];
-	if (!e->file || e->gen != ((wire_lo >> 16) & 0x7fff) || e->mgmt_class != mgmt_class)
+	if (!e->file || e->gen != ((wire_lo >> 16) & GEN_MASK) || e->mgmt_class != mgmt_class)
 		return NULL;
 	return e;
 }
@@ -114,7 +117,7 @@ void umx_tid_free(struct umx_tid_table *t, struct umx_tid_entry *e)
 	e->file->outstanding--;
 	e->file = NULL;
 	e->agent = NULL;
-	e->gen = (e->gen + 1) & 0x7fff;
+	e->gen = (e->gen + 1) & GEN_MASK;
 	e->next_free = t->free_head;
 	t->free_head = idx;
 	t->used--;
