@@ -43,6 +43,7 @@ struct umx_file {
 	struct umx_file *next, *prev;      /* node's file list */
 	struct umx_vagent *agent[UMX_MAX_AGENTS];
 	bool use_pkey_index, already_used; /* ib_umad_file fields of the same names */
+	bool agents_dead;                  /* the port went away (ib_umad_kill_port) */
 	struct umx_packet *qhead, *qtail;
 	unsigned qlen;
 	unsigned outstanding;
@@ -145,10 +146,12 @@ struct umx_router {
 	struct umx_classkey *keys[256];
 	struct umx_tid_table tids;
 	struct umx_cm cm;
+	struct umx_sa *sa;                      /* SA aggregation (core/sa.c) */
 	struct umx_node *nodes;
 	uint32_t next_hi_tid;
 	uint64_t (*now_ns)(void);
 	int qp_state[2];         /* per QP of the real port: 1 usable, -errno, 0 unknown */
+	bool port_down;
 	unsigned nfiles, nvagents, nreal, queued;
 	uint64_t ctr[UMX_C_COUNT];
 };
@@ -178,6 +181,7 @@ int umx_real_qp_check(struct umx_router *r, uint8_t qpn);
 void umx_real_detach(struct umx_router *r, struct umx_vagent *va);
 struct umx_vagent *umx_real_owner(struct umx_router *r, const uint8_t *mad, size_t len);
 unsigned umx_real_idle_send_agents(const struct umx_router *r);
+void umx_real_forget_all(struct umx_router *r);
 void umx_real_release_idle(struct umx_router *r);
 /* the real agent id to send mad (len bytes) from va with */
 uint32_t umx_real_send_id(struct umx_router *r, struct umx_vagent *va, const uint8_t *mad, size_t len);
@@ -202,6 +206,21 @@ struct umx_vagent *umx_cm_incoming(struct umx_router *r, const struct ib_user_ma
 				   uint8_t *mad, size_t len);
 unsigned umx_cm_expire(struct umx_router *r);
 void umx_cm_forget_agent(struct umx_router *r, struct umx_vagent *va);
+
+/* SA aggregation (core/sa.c): MCMemberRecord joins, InformInfo, Reports */
+int umx_sa_init(struct umx_router *r);
+void umx_sa_fini(struct umx_router *r);
+void umx_sa_port_down(struct umx_router *r);
+void umx_sa_stats(const struct umx_router *r, unsigned *groups, unsigned *subs);
+/* 0: send it on; 1: absorbed (the write succeeds); -errno */
+int umx_sa_outgoing(struct umx_router *r, struct umx_vagent *va, const struct ib_user_mad_hdr *hdr,
+		    const uint8_t *mad, size_t len);
+/* true: consumed (router SA transaction answered/timed out, or a Report) */
+bool umx_sa_incoming(struct umx_router *r, const struct ib_user_mad_hdr *hdr, const uint8_t *mad,
+		     size_t len);
+void umx_sa_forget_agent(struct umx_router *r, struct umx_vagent *va);
+
+void umx_file_kill(struct umx_file *f);
 
 /* queue a packet on a file (router -> vfile); takes ownership */
 void umx_file_enqueue(struct umx_file *f, struct umx_packet *p);

@@ -62,14 +62,17 @@ static bool rate_ok(struct umx_node *n)
 	if (!p->rate)
 		return true;
 	const uint64_t cost = 1000000000ull;              /* one MAD, in ns-of-rate */
-	uint64_t depth = (uint64_t)(p->burst ? p->burst : p->rate) * cost;
+	/* at most 1e8/s (and bucket depth): 10 s * 1e8 * 1e9 stays below 2^64 */
+	uint64_t rate = p->rate < 100000000 ? p->rate : 100000000;
+	uint64_t burst = p->burst ? (p->burst < 100000000 ? p->burst : 100000000) : rate;
+	uint64_t depth = burst * cost;
 	uint64_t now = n->r->now_ns();
 	if (n->last_ns == 0) {
 		n->tokens_ns = depth;
 	} else if (now - n->last_ns >= 10000000000ull) {
 		n->tokens_ns = depth;                     /* idle 10 s: full (no overflow) */
 	} else if (now > n->last_ns) {
-		uint64_t add = (now - n->last_ns) * p->rate;
+		uint64_t add = (now - n->last_ns) * rate;
 		n->tokens_ns = add >= depth - n->tokens_ns ? depth : n->tokens_ns + add;
 	}
 	n->last_ns = now;

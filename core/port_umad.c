@@ -43,6 +43,7 @@ struct umx_umad_port {
 	struct rx_item *head, *tail;
 	unsigned queued;
 	atomic_uint_fast64_t drops;
+	bool dead;                 /* the reader saw the device go away */
 };
 
 static int umad_reg(struct umx_port *port, struct ib_user_mad_reg_req2 *req)
@@ -97,7 +98,7 @@ static void push(struct umx_umad_port *p, const void *buf, size_t len)
 	struct rx_item *it;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->queued >= READER_QUEUE_MAX) {
+	if (p->queued >= READER_QUEUE_MAX && len) {
 		pthread_mutex_unlock(&p->lock);
 		atomic_fetch_add(&p->drops, 1);
 		return;
@@ -110,7 +111,8 @@ static void push(struct umx_umad_port *p, const void *buf, size_t len)
 	}
 	it->next = NULL;
 	it->len = len;
-	memcpy(it->buf, buf, len);
+	if (len)
+		memcpy(it->buf, buf, len);
 	pthread_mutex_lock(&p->lock);
 	bool was_empty = !p->head;
 	if (p->tail)
@@ -147,9 +149,13 @@ static void *reader_main(void *arg)
 				break;
 			buf = nb;
 			cap = (size_t)len;
+		} else if (rc == -EIO || rc == -ENODEV || rc == -ENXIO || rc == -EBADF) {
+			/* the device went away (ib_umad_kill_port makes reads fail
+			 * with EIO): tell the loop with an empty item and stop */
+			push(p, NULL, 0);
+			break;
 		} else if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINTR && rc != -EWOULDBLOCK) {
-			/* port gone or broken: do not spin */
-			usleep(100000);
+			usleep(100000);     /* transient: do not spin */
 		}
 	}
 	free(buf);
@@ -204,11 +210,52 @@ fail:
 	return NULL;
 }
 
+/* after the device came back: a new fd on the same ca/port, a new reader;
+ * the object, its eventfd and the loop's registration of it stay */
+int umx_umad_port_reopen(struct umx_umad_port *p, char *err, size_t errlen)
+{
+	if (!p->dead)
+		return 0;
+	if (p->reader_started) {
+		atomic_store(&p->stop, true);
+		pthread_join(p->reader, NULL);
+		p->reader_started = false;
+	}
+	if (p->fd >= 0) {
+		umad_close_port(p->fd);
+		p->fd = -1;
+	}
+	int fd = umad_open_port(p->ca, p->portnum);
+	if (fd < 0) {
+		snprintf(err, errlen, "umad_open_port(%s, %d): %s", p->ca, p->portnum, strerror(-fd));
+		return -1;
+	}
+	p->fd = fd;
+	pthread_mutex_lock(&p->lock);
+	while (p->head) {
+		struct rx_item *it = p->head;
+		p->head = it->next;
+		free(it);
+	}
+	p->tail = NULL;
+	p->queued = 0;
+	pthread_mutex_unlock(&p->lock);
+	atomic_store(&p->stop, false);
+	if (pthread_create(&p->reader, NULL, reader_main, p) != 0) {
+		snprintf(err, errlen, "cannot start the umad reader thread");
+		return -1;
+	}
+	p->reader_started = true;
+	p->dead = false;
+	return 0;
+}
+
 struct umx_port *umx_umad_port_base(struct umx_umad_port *p) { return &p->port; }
 int umx_umad_port_event_fd(const struct umx_umad_port *p) { return p->efd; }
 const char *umx_umad_port_ca(const struct umx_umad_port *p) { return p->ca; }
 int umx_umad_port_num(const struct umx_umad_port *p) { return p->portnum; }
 uint64_t umx_umad_port_reader_drops(const struct umx_umad_port *p) { return atomic_load(&p->drops); }
+bool umx_umad_port_dead(const struct umx_umad_port *p) { return p->dead; }
 
 unsigned umx_umad_port_dispatch(struct umx_umad_port *p, struct umx_router *r)
 {
@@ -229,7 +276,12 @@ unsigned umx_umad_port_dispatch(struct umx_umad_port *p, struct umx_router *r)
 		pthread_mutex_unlock(&p->lock);
 		if (!it)
 			break;
-		umx_router_input(r, it->buf, it->len);
+		if (!it->len) {
+			p->dead = true;
+			umx_router_port_down(r);
+		} else if (!p->dead) {
+			umx_router_input(r, it->buf, it->len);
+		}
 		free(it);
 		n++;
 	}

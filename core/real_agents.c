@@ -350,3 +350,19 @@ void umx_real_release_idle(struct umx_router *r)
 		}
 	}
 }
+
+/* the real port is gone: every real agent with it; nothing to unregister */
+void umx_real_forget_all(struct umx_router *r)
+{
+	memset(r->send, 0, sizeof(r->send));
+	memset(r->send_cls, 0, sizeof(r->send_cls));
+	for (unsigned c = 0; c < 256; c++) {
+		while (r->keys[c]) {
+			struct umx_classkey *k = r->keys[c];
+			r->keys[c] = k->next;
+			free(k);
+		}
+	}
+	r->nreal = 0;
+	r->qp_state[0] = r->qp_state[1] = 0;
+}

@@ -64,6 +64,12 @@ struct umx_router *umx_router_new(struct umx_port *port, const struct umx_events
 		free(r);
 		return NULL;
 	}
+	if (umx_sa_init(r)) {
+		umx_cm_fini(&r->cm);
+		umx_tid_fini(&r->tids);
+		free(r);
+		return NULL;
+	}
 	r->next_hi_tid = 1;
 	r->now_ns = umx_clock_monotonic_ns;
 	return r;
@@ -73,12 +79,42 @@ void umx_router_free(struct umx_router *r)
 {
 	if (!r)
 		return;
+	umx_sa_fini(r);          /* first: closing files sends the SA no leaves */
 	while (r->nodes)
 		umx_node_free(r->nodes);
 	umx_real_release_idle(r);
 	umx_tid_fini(&r->tids);
 	umx_cm_fini(&r->cm);
 	free(r);
+}
+
+void umx_router_port_down(struct umx_router *r)
+{
+	if (r->port_down)
+		return;
+	r->port_down = true;
+	r->ctr[UMX_C_PORT_DOWN]++;
+	for (struct umx_node *n = r->nodes; n; n = n->next)
+		for (struct umx_file *f = n->files; f; f = f->next)
+			umx_file_kill(f);
+	umx_real_forget_all(r);
+	/* wake every reader and poller: they get EIO / POLLERR now */
+	for (struct umx_node *n = r->nodes; n; n = n->next)
+		for (struct umx_file *f = n->files; f; f = f->next)
+			if (r->ev && r->ev->file_readable)
+				r->ev->file_readable(r->ev_ctx, f);
+}
+
+void umx_router_port_up(struct umx_router *r, struct umx_port *port)
+{
+	r->port = port;
+	r->port_down = false;
+	r->qp_state[0] = r->qp_state[1] = 0;
+}
+
+bool umx_router_port_is_up(const struct umx_router *r)
+{
+	return !r->port_down;
 }
 
 void umx_router_tick(struct umx_router *r)
@@ -100,6 +136,7 @@ void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st)
 	st->tids_in_use = r->tids.used;
 	st->queued_packets = r->queued;
 	st->cm_ids = r->cm.used;
+	umx_sa_stats(r, &st->sa_groups, &st->sa_subscriptions);
 }
 
 /* ---- nodes ---------------------------------------------------------------- */
@@ -169,6 +206,12 @@ ssize_t umx_router_send(struct umx_router *r, struct umx_vagent *va,
 	ret = umx_policy_send(n, hdr, mad);
 	if (ret)
 		return ret;
+	/* SA: joins, leaves and subscriptions merged, ReportResps absorbed (sa.c) */
+	if (mad[1] == UMAD_CLASS_SUBN_ADM) {
+		ret = umx_sa_outgoing(r, va, hdr, mad, madlen);
+		if (ret)
+			return ret < 0 ? ret : (ssize_t)ret_len;
+	}
 	if (len > sizeof(stackbuf)) {
 		buf = malloc(len);
 		if (!buf)
@@ -255,6 +298,9 @@ void umx_router_input(struct umx_router *r, const void *umad, size_t len)
 		return;
 	}
 	madlen = len - sizeof(*hdr);
+	/* SA: answers to the router's own requests, and Reports (sa.c) */
+	if (mad[1] == UMAD_CLASS_SUBN_ADM && umx_sa_incoming(r, hdr, mad, madlen))
+		return;
 
 	/* a send returned by send_handler() (status ETIMEDOUT), or a response:
 	 * both belong to the transaction our TID names */

@@ -18,6 +18,10 @@ struct umx_file *umx_file_open(struct umx_node *n, void *user)
 	struct umx_router *r = n->r;
 	struct umx_file *f;
 
+	if (r->port_down) {          /* ib_umad_open(): no ib_dev */
+		errno = ENXIO;
+		return NULL;
+	}
 	if (r->nfiles >= r->lim.files_max) {
 		errno = EMFILE;
 		return NULL;
@@ -40,11 +44,21 @@ static void free_vagent(struct umx_file *f, uint32_t id)
 {
 	struct umx_vagent *va = f->agent[id];
 
+	if (f->r->port_down) {
+		/* the real agents died with the port: nothing to unregister */
+		if (va->key && umx_cm_is_shared_class(va->mgmt_class))
+			f->node->cm_agents--;
+		va->key = NULL;
+		va->send = NULL;
+		va->class_sends = 0;
+	}
+
 	/* ib_unregister_mad_agent(): sends are cancelled, so late responses
 	 * and timeouts of this agent are no longer delivered */
 	umx_tid_free_agent(&f->r->tids, va);
 	if (va->cm_ids)
 		umx_cm_forget_agent(f->r, va);
+	umx_sa_forget_agent(f->r, va);     /* leaves its groups and subscriptions */
 	umx_real_detach(f->r, va);
 	/* packets already queued stay readable (queue_packet() stamped the id) */
 	for (struct umx_packet *p = f->qhead; p; p = p->next)
@@ -53,6 +67,16 @@ static void free_vagent(struct umx_file *f, uint32_t id)
 	f->agent[id] = NULL;
 	f->r->nvagents--;
 	free(va);
+}
+
+/* ib_umad_kill_port(): the device is gone; the file's agents are unregistered
+ * (here: forgotten with the port) and it stays dead */
+void umx_file_kill(struct umx_file *f)
+{
+	f->agents_dead = true;
+	for (uint32_t i = 0; i < UMX_MAX_AGENTS; i++)
+		if (f->agent[i])
+			free_vagent(f, i);
 }
 
 /* ib_umad_close(): agents unregistered, queued packets freed */
@@ -95,6 +119,9 @@ static long do_register(struct umx_file *f, struct ib_user_mad_reg_req2 *req, bo
 	uint32_t id;
 	int ret;
 
+	/* ib_umad_reg_agent{,2}(): "invalid device" once the port is gone */
+	if (f->agents_dead)
+		return -EPIPE;
 	ret = umx_check_reg_pre(req, agent2);
 	if (ret)
 		return ret;
@@ -157,7 +184,8 @@ static long do_register(struct umx_file *f, struct ib_user_mad_reg_req2 *req, bo
 /* ib_umad_unreg_agent() */
 static long do_unregister(struct umx_file *f, uint32_t id)
 {
-	if (id >= UMX_MAX_AGENTS || !f->agent[id])
+	/* __get_agent() returns NULL for every id once agents_dead is set */
+	if (id >= UMX_MAX_AGENTS || !f->agent[id] || f->agents_dead)
 		return -EINVAL;
 	free_vagent(f, id);
 	return 0;
@@ -242,7 +270,7 @@ ssize_t umx_file_write(struct umx_file *f, const void *buf, size_t len)
 	id = hdr.id;
 	if (id >= UMX_MAX_AGENTS)
 		return -EINVAL;
-	if (!f->agent[id])
+	if (!f->agent[id] || f->agents_dead)      /* __get_agent() */
 		return -EIO;
 	return umx_router_send(f->r, f->agent[id], &hdr, (const uint8_t *)buf + hs, len - hs, len);
 }
@@ -283,6 +311,8 @@ ssize_t umx_file_read(struct umx_file *f, void *buf, size_t len)
 
 	if (len < hs)
 		return -EINVAL;
+	if (f->agents_dead)
+		return -EIO;
 	p = f->qhead;
 	if (!p)
 		return -EAGAIN;
@@ -311,15 +341,18 @@ ssize_t umx_file_read(struct umx_file *f, void *buf, size_t len)
 	return n;
 }
 
+/* "a read would not block": a packet, or a dead file (EIO at once) */
 bool umx_file_readable(const struct umx_file *f)
 {
-	return f->qhead != NULL;
+	return f->qhead != NULL || f->agents_dead;
 }
 
 /* ib_umad_poll(): always writable, readable with a queued packet */
 unsigned umx_file_poll(const struct umx_file *f)
 {
 	unsigned m = POLLOUT | POLLWRNORM;
+	if (f->agents_dead)
+		return POLLERR;
 	if (f->qhead)
 		m |= POLLIN | POLLRDNORM;
 	return m;

@@ -82,8 +82,21 @@ struct umx_limits {
 	X(RX_PKEY, "rx_drop_pkey_policy", "dropped: unsolicited MAD on a P_Key index the node may not use") \
 	X(REG_POLICY, "reg_refused_policy", "registrations refused by node policy") \
 	X(REAL_AGENTS, "real_agent_registrations", "agents registered on the real port") \
+	X(PORT_DOWN, "port_down_events", "times the real port went away") \
 	X(RX_CM_UNROUTABLE, "rx_drop_cm_unroutable", "dropped: CM message for no known connection or bound GID") \
-	X(TX_CM_FULL, "tx_refused_cm_table_full", "CM sends refused: communication-id table full")
+	X(TX_CM_FULL, "tx_refused_cm_table_full", "CM sends refused: communication-id table full") \
+	X(SA_JOINS_ABSORBED, "sa_joins_absorbed", "MCMemberRecord joins/leaves the router answered itself") \
+	X(SA_SUBS_ABSORBED, "sa_subscriptions_absorbed", "InformInfo (un)subscriptions the router answered itself") \
+	X(SA_TX_SAVED, "sa_transactions_saved", "client SA requests that needed no SA transaction of their own") \
+	X(SA_TX_SENT, "sa_transactions_sent", "SA requests the router sent for aggregated joins/leaves/subscriptions") \
+	X(SA_TX_TIMEOUTS, "sa_transaction_timeouts", "router SA transactions that timed out (waiting clients got ETIMEDOUT)") \
+	X(SA_QUEUED, "sa_requests_queued", "client SA requests queued behind a transaction for the same group") \
+	X(SA_REPORTS, "sa_reports_acked", "SA Reports received and acknowledged once (ReportResp)") \
+	X(SA_REPORTS_FANNED, "sa_reports_fanned_out", "Report copies delivered to subscribed clients") \
+	X(SA_REPORT_RESP_ABSORBED, "sa_client_report_resps_absorbed", "clients' ReportResps absorbed (the router acknowledged)") \
+	X(RX_SA_UNMATCHED, "rx_drop_sa_unmatched", "dropped: SA answer to no pending router transaction") \
+	X(RX_SA_UNSUBSCRIBED, "rx_drop_sa_report_unsubscribed", "dropped: SA Report no client subscription matches (acknowledged)") \
+	X(TX_SA_FULL, "tx_refused_sa_table_full", "SA requests refused: group/subscription or queue limit")
 
 enum umx_counter {
 #define UMX_C_ENUM(id, name, help) UMX_C_##id,
@@ -106,6 +119,18 @@ void umx_router_free(struct umx_router *r);
 void umx_router_input(struct umx_router *r, const void *umad, size_t len);
 
 uint64_t umx_router_counter(const struct umx_router *r, enum umx_counter c);
+/*
+ * The real port went away (ib_umad_kill_port(): the device was removed):
+ * every open file is dead from now on - read/write EIO, poll POLLERR,
+ * register EPIPE - and is told so through file_readable; transactions, CM
+ * ids and real agents are forgotten; open() fails with ENXIO until
+ * umx_router_port_up() hands the router a new port (the same one, reopened).
+ * Files opened before stay dead, as with the kernel.
+ */
+void umx_router_port_down(struct umx_router *r);
+void umx_router_port_up(struct umx_router *r, struct umx_port *port);
+bool umx_router_port_is_up(const struct umx_router *r);
+
 /* periodic work (call about once a second): CM ids past their grace period */
 void umx_router_tick(struct umx_router *r);
 /* the clock used for rate limits and CM grace (CLOCK_MONOTONIC by default); for tests */
@@ -119,6 +144,8 @@ struct umx_router_stats {
 	unsigned tids_in_use;       /* tracked transactions in flight */
 	unsigned queued_packets;    /* packets waiting in client queues */
 	unsigned cm_ids;            /* CM communication ids mapped */
+	unsigned sa_groups;         /* multicast groups the router aggregates */
+	unsigned sa_subscriptions;  /* InformInfo subscriptions the router aggregates */
 };
 void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st);
 
@@ -159,7 +186,8 @@ uint64_t umx_node_counter(const struct umx_node *n, enum umx_counter c);
 
 /* ---- virtual umad files (kernel user_mad.c semantics) ---------------- */
 
-/* open(): NULL with errno = EMFILE when the files limit is reached */
+/* open(): NULL with errno = EMFILE when the files limit is reached, ENXIO
+ * while the real port is gone (ib_umad_open()) */
 struct umx_file *umx_file_open(struct umx_node *n, void *user);
 /* release: unregisters every agent, drops queued packets and transactions */
 void umx_file_release(struct umx_file *f);
@@ -180,7 +208,8 @@ ssize_t umx_file_write(struct umx_file *f, const void *buf, size_t len);
 /* read() without blocking: bytes or -errno (-EAGAIN when empty) */
 ssize_t umx_file_read(struct umx_file *f, void *buf, size_t len);
 bool umx_file_readable(const struct umx_file *f);
-/* poll(): POLLOUT|POLLWRNORM, plus POLLIN|POLLRDNORM when readable */
+/* poll(): POLLOUT|POLLWRNORM, plus POLLIN|POLLRDNORM when readable; POLLERR
+ * alone once the file is dead (port gone) */
 unsigned umx_file_poll(const struct umx_file *f);
 /* header size the file uses now: old (56) until ENABLE_PKEY/AGENT2, then 64 */
 size_t umx_file_hdr_size(const struct umx_file *f);

@@ -22,11 +22,17 @@ struct umx_umad_port *umx_umad_port_open(const char *ca, int port, char *err, si
 struct umx_port *umx_umad_port_base(struct umx_umad_port *p);
 /* readable when packets wait: the loop then calls umx_umad_port_dispatch() */
 int umx_umad_port_event_fd(const struct umx_umad_port *p);
-/* feeds every waiting packet to umx_router_input(); returns how many */
+/* feeds every waiting packet to umx_router_input(); returns how many.  When
+ * the reader saw the device go away it calls umx_router_port_down() and the
+ * port is dead: close it and open it again (umx_umad_port_open) until that
+ * works, then umx_router_port_up() */
 unsigned umx_umad_port_dispatch(struct umx_umad_port *p, struct umx_router *r);
 const char *umx_umad_port_ca(const struct umx_umad_port *p);
 int umx_umad_port_num(const struct umx_umad_port *p);
 uint64_t umx_umad_port_reader_drops(const struct umx_umad_port *p);
+bool umx_umad_port_dead(const struct umx_umad_port *p);
+/* a dead port: open the same ca/port again (0), or -1 with a message */
+int umx_umad_port_reopen(struct umx_umad_port *p, char *err, size_t errlen);
 void umx_umad_port_close(struct umx_umad_port *p);
 
 /* ---- fake port ---------------------------------------------------------- */

@@ -400,6 +400,62 @@ static void churn_leaves_tables_empty(void **state)
 	assert_int_equal(x->port.regs, x->port.unregs);
 }
 
+/* ib_umad_kill_port(): the device goes away - every open file is dead
+ * (read/write EIO, poll POLLERR, register EPIPE), readers are woken, new
+ * opens fail with ENXIO; once a port is back new files work, old ones stay
+ * dead */
+static void port_down_and_back(void **state)
+{
+	struct fx *x = *state;
+	struct umx_file *a = open_pkey(x->n0);
+	uint32_t ia = 0;
+	struct pkt p;
+	uint8_t buf[HDR_NEW + 256];
+	assert_int_equal(reg2(a, 1, 0x09, 1, M(UMAD_METHOD_GET), 0, 0, 0, &ia), 0);
+	wire(x, 1, 0x09, 1, UMAD_METHOD_GET, 0x5, 0, 256);
+	pkt_build(&p, a, ia, 0x04, UMAD_METHOD_GET, 0x6, 1000);
+	assert_int_equal(pkt_send(a, &p), HDR_NEW + 256);
+	unsigned events = x->readable_events;
+
+	umx_router_port_down(x->r);
+	assert_false(umx_router_port_is_up(x->r));
+	assert_int_equal(x->readable_events, events + 1);   /* the reader is woken */
+	assert_true(umx_file_readable(a));
+	assert_int_equal(umx_file_read(a, buf, HDR_NEW - 1), -EINVAL);   /* size first */
+	assert_int_equal(umx_file_read(a, buf, sizeof(buf)), -EIO);
+	assert_int_equal(umx_file_poll(a), POLLERR);
+	assert_int_equal(pkt_send(a, &p), -EIO);
+	assert_int_equal(reg2(a, 1, 0, 0, 0, 0, 0, 0, NULL), -EPIPE);
+	assert_int_equal(unreg(a, ia), -EINVAL);
+	errno = 0;
+	assert_null(umx_file_open(x->n1, NULL));
+	assert_int_equal(errno, ENXIO);
+	struct umx_router_stats st = stats(x);
+	assert_int_equal(st.tids_in_use, 0);
+	assert_int_equal(st.vagents, 0);
+	assert_int_equal(st.real_agents, 0);
+	assert_int_equal(umx_router_counter(x->r, UMX_C_PORT_DOWN), 1);
+
+	/* the port comes back (a fresh fake port: nothing registered on it) */
+	struct umx_fake_port *p2 = calloc(1, sizeof(*p2));
+	umx_fake_port_init(p2);
+	umx_router_port_up(x->r, &p2->port);
+	struct umx_file *b = open_pkey(x->n1);
+	uint32_t ib = 0;
+	assert_int_equal(reg2(b, 1, 0x09, 1, M(UMAD_METHOD_GET), 0, 0, 0, &ib), 0);
+	assert_int_equal(p2->live, 2);
+	pkt_build(&p, b, ib, 0x04, UMAD_METHOD_GET, 0x7, 1000);
+	assert_int_equal(pkt_send(b, &p), HDR_NEW + 256);
+	assert_int_equal(p2->nsent, 1);
+	assert_int_equal(umx_file_read(a, buf, sizeof(buf)), -EIO);    /* a stays dead */
+	umx_file_release(a);
+	umx_file_release(b);
+	umx_router_free(x->r);
+	x->r = NULL;
+	assert_int_equal(p2->live, 0);
+	free(p2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +472,7 @@ int main(void)
 		T(steering_by_version_and_oui),
 		T(release_mid_flight),
 		T(churn_leaves_tables_empty),
+		T(port_down_and_back),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
