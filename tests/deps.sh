@@ -7,7 +7,8 @@ libcmocka-dev valgrind
 qemu-system-x86 busybox-static cpio kmod xz-utils iproute2 rdma-core libibumad3
 infiniband-diags ibverbs-utils ibverbs-providers libfuse3-3
 ibsim-utils libumad2sim0 opensm libibmad-dev
-gnuplot-nox"
+gnuplot-nox
+libclang-rt-14-dev"
 need=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
