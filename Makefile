@@ -2,6 +2,12 @@
 # `make check` runs every test (unit, FUSE, simulated fabric, real-kernel VM).
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# install locations (udev and systemd read /usr/local/lib/... too)
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 BUILD    ?= build
 CC       ?= cc
 PKGS     := fuse3 libibumad
@@ -28,12 +34,14 @@ CUSE_OBJS  := $(CUSE_SRCS:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libumx-core.a
 FRONT_LIB  := $(BUILD)/libumx-front.a
 DAEMON     := $(if $(wildcard cuse/main.c),$(BUILD)/umad-mux)
+CTL_SRCS   := $(wildcard cuse/ctl/*.c)
+CTL        := $(if $(CTL_SRCS),$(BUILD)/umad-muxctl)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 TOOL_BINS  := $(TOOL_SRCS:%.c=$(BUILD)/%)
 
 .SECONDARY:
 .PHONY: all deps check check-run run clean install uninstall
-all: $(DAEMON) $(UNIT_BINS) $(TOOL_BINS)
+all: $(DAEMON) $(CTL) $(UNIT_BINS) $(TOOL_BINS)
 
 deps:
 	sh tests/deps.sh
@@ -68,18 +76,48 @@ $(FRONT_LIB): $(CUSE_OBJS)
 $(BUILD)/umad-mux: $(BUILD)/cuse/main.o $(FRONT_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the control tool: plain libc
+$(BUILD)/umad-muxctl: $(CTL_SRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(FRONT_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	$(if $(DAEMON),install -m 755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/umad-mux)
+# binaries, udev rules, the systemd template unit (its paths follow SBINDIR
+# and SYSCONFDIR), man pages, and the example config - never over an existing
+# one (the admin's).  `make install DESTDIR=/stage PREFIX=/usr` for a package.
+MAN8 := cuse/man/umad-mux.8 cuse/man/umad-muxctl.8
+MAN5 := cuse/man/umad-mux.conf.5
+install: $(DAEMON) $(CTL)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/umad-mux
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/umad-mux
+	install -m 755 $(CTL) $(DESTDIR)$(SBINDIR)/umad-muxctl
+	install -m 755 cuse/umad-mux-exec $(DESTDIR)$(SBINDIR)/umad-mux-exec
+	install -m 644 udev/92-umad-mux.rules $(DESTDIR)$(UDEVRULESDIR)/92-umad-mux.rules
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		udev/umad-mux@.service.in >$(DESTDIR)$(UNITDIR)/umad-mux@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/umad-mux@.service
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 udev/umad-mux.conf $(DESTDIR)$(SYSCONFDIR)/umad-mux/umad-mux.conf.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/umad-mux/umad-mux.conf || \
+		install -m 644 udev/umad-mux.conf $(DESTDIR)$(SYSCONFDIR)/umad-mux/umad-mux.conf
 
+# the config stays when it differs from the example (the admin changed it)
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/umad-mux
+	rm -f $(DESTDIR)$(SBINDIR)/umad-mux $(DESTDIR)$(SBINDIR)/umad-muxctl \
+		$(DESTDIR)$(SBINDIR)/umad-mux-exec $(DESTDIR)$(UDEVRULESDIR)/92-umad-mux.rules \
+		$(DESTDIR)$(UNITDIR)/umad-mux@.service \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	if cmp -s udev/umad-mux.conf $(DESTDIR)$(SYSCONFDIR)/umad-mux/umad-mux.conf; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/umad-mux/umad-mux.conf; fi
+	rm -f $(DESTDIR)$(SYSCONFDIR)/umad-mux/umad-mux.conf.example
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/umad-mux 2>/dev/null
 
 clean:
 	rm -rf build build-san

@@ -75,50 +75,96 @@ void mux_cuse_precheck(void)
 		      "or use --mode fuse --fuse-dir <dir>", strerror(errno));
 }
 
-int mux_cuse_start(struct mux *m)
+int mux_cuse_node_start(struct mux *m, struct mux_node *n, char *err, size_t errlen)
 {
-	mux_cuse_precheck();
-	for (unsigned i = 0; i < m->o.nodes; i++) {
-		struct mux_node *n = &m->node[i];
-		char sys[MUX_NAME_MAX + 32], dev[MUX_NAME_MAX + 16], devinfo[MUX_NAME_MAX + 16];
-		const char *dev_info_argv[] = { devinfo };
-		char *argv[] = { "umad-mux", "-f", "-s", NULL };
-		struct cuse_info ci;
-		int mt = 0;
+	char sys[MUX_NAME_MAX + 32], dev[MUX_NAME_MAX + 16], devinfo[MUX_NAME_MAX + 16];
+	const char *dev_info_argv[] = { devinfo };
+	char *argv[] = { "umad-mux", "-f", "-s", NULL };
+	struct cuse_info ci;
+	int mt = 0;
 
-		/* the kernel refuses a duplicate name by aborting the
-		 * connection; say it clearly before trying */
-		snprintf(sys, sizeof(sys), "/sys/class/cuse/%s", n->name);
-		snprintf(dev, sizeof(dev), "/dev/%s", n->name);
-		if (access(sys, F_OK) == 0 || access(dev, F_OK) == 0)
-			fatal("CUSE device name '%s' is already in use (%s exists): "
-			      "another umad-mux running? choose --name-prefix",
-			      n->name, access(sys, F_OK) == 0 ? sys : dev);
-		snprintf(devinfo, sizeof(devinfo), "DEVNAME=%s", n->name);
-		memset(&ci, 0, sizeof(ci));
-		ci.dev_major = 0;            /* dynamic */
-		ci.dev_minor = 0;
-		ci.dev_info_argc = 1;
-		ci.dev_info_argv = dev_info_argv;
-		ci.flags = 0;                /* restricted ioctls suffice */
-		struct mux_sess *s = calloc(1, sizeof(*s));
-		if (!s)
-			fatal("out of memory");
-		s->kind = EV_SESS;
-		s->mux = m;
-		s->node = n;
-		s->se = cuse_lowlevel_setup(3, argv, &ci, &cu_ops, &mt, n);
-		if (!s->se)
-			fatal("cannot set up CUSE device %s (see the message above)", n->name);
-		/* cuse_lowlevel_setup() installed libfuse's process-wide signal
-		 * handlers (the last session wins): the loop has a signalfd */
-		fuse_remove_signal_handlers(s->se);
-		signal(SIGPIPE, SIG_IGN);
-		n->sess = s;
-		if (mux_sess_add(m, s) != 0)
-			fatal("cannot add CUSE session of %s to the loop", n->name);
+	/* the kernel refuses a duplicate name by aborting the connection;
+	 * say it clearly before trying */
+	snprintf(sys, sizeof(sys), "/sys/class/cuse/%s", n->name);
+	snprintf(dev, sizeof(dev), "/dev/%s", n->name);
+	if (access(sys, F_OK) == 0 || access(dev, F_OK) == 0) {
+		snprintf(err, errlen, "CUSE device name '%s' is already in use (%s exists): "
+			 "another umad-mux running? choose --name-prefix",
+			 n->name, access(sys, F_OK) == 0 ? sys : dev);
+		return -1;
+	}
+	/* udev reads ibdev/port/mode/group from here when the device appears */
+	mux_devinfo_write(m, n);
+	snprintf(devinfo, sizeof(devinfo), "DEVNAME=%s", n->name);
+	memset(&ci, 0, sizeof(ci));
+	ci.dev_major = 0;            /* dynamic */
+	ci.dev_minor = 0;
+	ci.dev_info_argc = 1;
+	ci.dev_info_argv = dev_info_argv;
+	ci.flags = 0;                /* restricted ioctls suffice */
+	struct mux_sess *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->kind = EV_SESS;
+	s->mux = m;
+	s->node = n;
+	s->se = cuse_lowlevel_setup(3, argv, &ci, &cu_ops, &mt, n);
+	if (!s->se) {
+		snprintf(err, errlen, "cannot set up CUSE device %s (see the message above)", n->name);
+		free(s);
+		mux_devinfo_remove(m, n);
+		return -1;
+	}
+	/* cuse_lowlevel_setup() installed libfuse's process-wide signal
+	 * handlers (the last session wins): the loop has a signalfd */
+	fuse_remove_signal_handlers(s->se);
+	signal(SIGPIPE, SIG_IGN);
+	n->sess = s;
+	if (mux_sess_add(m, s) != 0) {
+		snprintf(err, errlen, "cannot add CUSE session of %s to the loop", n->name);
+		mux_cuse_node_stop(m, n);
+		return -1;
 	}
 	return 0;
+}
+
+int mux_cuse_start(struct mux *m)
+{
+	char err[512];
+
+	mux_cuse_precheck();
+	for (unsigned i = 0; i < m->o.nodes; i++)
+		if (m->node[i].core && mux_cuse_node_start(m, &m->node[i], err, sizeof(err)))
+			fatal("%s", err);
+	return 0;
+}
+
+/* a removed node: its session leaves the loop now (closing /dev/cuse removes
+ * the device); the struct is freed after the current epoll batch, whose
+ * events may still point at it (mux_sess_process() skips it: se == NULL) */
+void mux_cuse_node_stop(struct mux *m, struct mux_node *n)
+{
+	struct mux_sess *s = n->sess;
+
+	if (!s)
+		return;
+	for (unsigned i = 0; i < m->nsess; i++)
+		if (m->sess[i] == s)
+			m->sess[i] = NULL;
+	fuse_session_destroy(s->se);
+	s->se = NULL;
+	free(s->buf.mem);
+	s->buf.mem = NULL;
+	s->dead_next = m->dead;
+	m->dead = s;
+	n->sess = NULL;
+	if (n->up) {
+		n->up = false;
+		m->nodes_up--;
+	}
+	mux_devinfo_remove(m, n);
 }
 
 void mux_cuse_stop(struct mux *m)
@@ -131,6 +177,10 @@ void mux_cuse_stop(struct mux *m)
 		 * complains about sessions whose handlers we removed already */
 		fuse_session_destroy(s->se);
 		free(s->buf.mem);
+		if (s->node) {
+			mux_devinfo_remove(m, s->node);
+			s->node->sess = NULL;
+		}
 		free(s);
 		m->sess[i] = NULL;
 	}

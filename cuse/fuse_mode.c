@@ -31,7 +31,8 @@ static struct mux_node *node_of_ino(struct mux *m, fuse_ino_t ino)
 {
 	if (ino < INO_FIRST || ino - INO_FIRST >= m->o.nodes)
 		return NULL;
-	return &m->node[ino - INO_FIRST];
+	/* a node removed at runtime (control socket) has no core */
+	return m->node[ino - INO_FIRST].core ? &m->node[ino - INO_FIRST] : NULL;
 }
 
 static void fill_attr(struct mux *m, fuse_ino_t ino, struct stat *st)
@@ -67,7 +68,7 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	for (unsigned i = 0; i < m->o.nodes; i++) {
-		if (strcmp(name, m->node[i].name))
+		if (!m->node[i].core || strcmp(name, m->node[i].name))
 			continue;
 		memset(&e, 0, sizeof(e));
 		e.ino = INO_FIRST + i;
@@ -111,6 +112,8 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* entries: 0 ".", 1 "..", 2+i node i; off = index of the next */
 	for (off_t i = off; i < (off_t)m->o.nodes + 2; i++) {
+		if (i >= 2 && !m->node[i - 2].core)
+			continue;       /* removed at runtime */
 		const char *name = i == 0 ? "." : i == 1 ? ".." : m->node[i - 2].name;
 		fuse_ino_t eino = i < 2 ? FUSE_ROOT_ID : (fuse_ino_t)(INO_FIRST + i - 2);
 		fill_attr(m, eino, &st);
@@ -221,6 +224,15 @@ int mux_fuse_start(struct mux *m)
 		fatal("cannot add the FUSE session to the loop");
 	log_debug("FUSE mounted on %s", m->o.fuse_dir);
 	return 0;
+}
+
+/* reload changed owner/mode: the kernel caches attributes (default_permissions
+ * checks them), so drop its copy; attributes only, so this cannot wait on us */
+void mux_fuse_node_changed(struct mux *m, struct mux_node *n)
+{
+	for (unsigned i = 0; i < m->nsess; i++)
+		if (m->sess[i] && !m->sess[i]->node)
+			fuse_lowlevel_notify_inval_inode(m->sess[i]->se, INO_FIRST + n->index, -1, 0);
 }
 
 void mux_fuse_stop(struct mux *m)

@@ -42,6 +42,8 @@ int mux_sess_add(struct mux *m, struct mux_sess *s)
 
 bool mux_sess_process(struct mux_sess *s)
 {
+	if (!s->se)             /* a removed node's session (mux_cuse_node_stop) */
+		return true;
 	for (int i = 0; i < SESS_BATCH; i++) {
 		int res = fuse_session_receive_buf(s->se, &s->buf);
 		if (res == -EINTR || res == -EAGAIN)
@@ -119,7 +121,12 @@ static void ready(struct mux *m)
 
 void mux_ready_check(struct mux *m)
 {
-	if (m->o.mode == MUX_MODE_CUSE && m->nodes_up == m->o.nodes)
+	unsigned live = 0;
+
+	for (unsigned i = 0; i < m->o.nodes; i++)
+		if (m->node[i].core)
+			live++;
+	if (m->o.mode == MUX_MODE_CUSE && m->nodes_up >= live)
 		ready(m);
 }
 

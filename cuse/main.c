@@ -62,8 +62,12 @@ int main(int argc, char **argv)
 	memset(&m, 0, sizeof(m));
 	m.ready_pipe = -1;
 	rc = mux_opts_parse(&m.o, argc, argv);
-	if (rc)
-		return rc > 0 ? 0 : 2;
+	if (rc)   /* --check-instance is an ExecCondition: 255 fails the unit */
+		return rc > 0 ? 0 : m.o.check_instance ? 255 : 2;
+	if (m.o.check_instance)
+		return mux_opts_check_instance(&m.o);
+	m.argc = argc;
+	m.argv = argv;
 	/* stderr until ready (also in the background: start-up errors must
 	 * reach whoever started us), syslog afterwards */
 	log_init("umad-mux", true, m.o.verbose);
@@ -100,7 +104,8 @@ int main(int argc, char **argv)
 	m.router = umx_router_new(umx_umad_port_base(m.port), &mux_events, &m, &m.o.lim);
 	if (!m.router)
 		fatal("out of memory");
-	m.node = calloc(m.o.nodes, sizeof(*m.node));
+	/* every slot up front: nodes added at runtime never move the others */
+	m.node = calloc(MUX_NODES_MAX, sizeof(*m.node));
 	if (!m.node)
 		fatal("out of memory");
 	for (unsigned i = 0; i < m.o.nodes; i++) {
@@ -129,6 +134,8 @@ int main(int argc, char **argv)
 	if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, tfd, &ev) != 0)
 		fatal("epoll: %s", strerror(errno));
 	if (m.o.control && mux_ctl_open(&m, m.o.control, err, sizeof(err)))
+		fatal("%s", err);
+	if (mux_rdmacm_sock_open(&m, err, sizeof(err)))
 		fatal("%s", err);
 
 	if (m.o.mode == MUX_MODE_CUSE)
@@ -162,10 +169,21 @@ int main(int argc, char **argv)
 				break;
 			case EV_SIGNAL: {
 				struct signalfd_siginfo si;
-				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					log_info("signal %u: shutting down", si.ssi_signo);
-					m.stop = true;
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					break;
+				if (si.ssi_signo == SIGHUP) {
+					char msg[2048];
+					int r = mux_reload(&m, msg, sizeof(msg));
+					/* one log line: "a\nb\n" -> "a; b" */
+					for (char *p = msg; *p; p++)
+						if (*p == '\n')
+							*p = p[1] ? ';' : 0;
+					log_info("SIGHUP: reload %s%s%s", r ? "failed" : "done",
+						 *msg ? ": " : "", msg);
+					break;
 				}
+				log_info("signal %u: shutting down", si.ssi_signo);
+				m.stop = true;
 				break;
 			}
 			case EV_SESS: {
@@ -199,12 +217,17 @@ int main(int argc, char **argv)
 			case EV_CTL_CLIENT:
 				mux_ctl_event(&m, evs[i].data.ptr, evs[i].events);
 				break;
+			case EV_RDMACM:
+				mux_rdmacm_sock_event(&m, evs[i].data.ptr, evs[i].events);
+				break;
 			}
 		}
+		mux_nodes_gc(&m);
 	}
 
 	/* clean shutdown: answer parked reads, release files (real agents are
 	 * unregistered by the core), remove nodes, close the port */
+	mux_rdmacm_shutdown(&m);
 	mux_files_shutdown(&m);
 	if (m.o.mode == MUX_MODE_CUSE)
 		mux_cuse_stop(&m);
@@ -212,7 +235,9 @@ int main(int argc, char **argv)
 		mux_fuse_stop(&m);
 	mux_ctl_close(&m);
 	for (unsigned i = 0; i < m.o.nodes; i++)
-		umx_node_free(m.node[i].core);
+		if (m.node[i].core)
+			umx_node_free(m.node[i].core);
+	mux_nodes_gc(&m);
 	umx_router_free(m.router);
 	umx_umad_port_close(m.port);
 	free(m.node);

@@ -15,6 +15,7 @@
 
 #include "front.h"
 #include "log.h"
+#include "rdmacm.h"
 
 struct mux_parked {
 	struct mux_parked *next;
@@ -25,6 +26,7 @@ struct mux_parked {
 };
 
 struct mux_file {
+	int kind;                         /* MUX_KIND_UMAD_FILE (rdmacm.h) */
 	struct mux *mux;
 	struct mux_node *node;
 	struct umx_file *f;
@@ -32,7 +34,10 @@ struct mux_file {
 	struct mux_parked *parked;        /* FIFO */
 	unsigned nparked;
 	struct fuse_pollhandle *ph;
+	struct mux_file_stats st;         /* control socket `list` */
 };
+
+static uint64_t file_seq;               /* mux_file_stats.id */
 
 static struct mux_parked *registering;  /* see park() */
 
@@ -128,6 +133,12 @@ static bool try_read(fuse_req_t req, struct mux_file *mf, size_t size)
 		free(buf);
 		return false;
 	}
+	if (n >= (ssize_t)sizeof(uint32_t) * 2) {
+		/* status is the second u32 in both header formats */
+		mf->st.received++;
+		if (((const uint32_t *)buf)[1] == ETIMEDOUT)
+			mf->st.timeouts++;
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -153,6 +164,10 @@ static void on_file_readable(void *ctx, struct umx_file *f)
 	(void)ctx;
 	if (!mf)
 		return;
+	if (mf->kind == MUX_KIND_RDMACM_GID) {
+		mux_rdmacm_file_readable(f);     /* a file of an rdmacm client */
+		return;
+	}
 	while (mf->parked && umx_file_readable(mf->f)) {
 		struct mux_parked *p = mf->parked;
 		fuse_req_t req = p->req;
@@ -173,14 +188,22 @@ const struct umx_events mux_events = { on_file_readable };
 void mux_h_open(fuse_req_t req, struct mux_node *n, struct fuse_file_info *fi)
 {
 	struct mux *m = n->mux;
-	struct mux_file *mf = calloc(1, sizeof(*mf));
+	struct mux_file *mf;
 
+	if (m->o.node[n->index].protocol == MUX_PROTO_RDMACM) {
+		mux_rdmacm_h_open(req, n, fi);
+		return;
+	}
+	mf = calloc(1, sizeof(*mf));
 	if (!mf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	mf->kind = MUX_KIND_UMAD_FILE;
 	mf->mux = m;
 	mf->node = n;
+	mf->st.id = ++file_seq;
+	mf->st.pid = fuse_req_ctx(req)->pid;
 	mf->f = umx_file_open(n->core, mf);
 	if (!mf->f) {
 		int e = errno ? errno : ENOMEM;
@@ -231,6 +254,10 @@ void mux_h_release(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct mux_file *mf = mf_of(fi);
 
+	if (mux_fh_is_rdmacm(fi)) {
+		mux_rdmacm_h_release(req, fi);
+		return;
+	}
 	if (mf) {
 		log_debug("%s: release", mf->node->name);
 		/* a blocked read holds a file reference, so none should be
@@ -247,10 +274,35 @@ void mux_files_shutdown(struct mux *m)
 		mf_free(m->files, ENODEV);
 }
 
+/* node removal (control socket): its open files go away as at shutdown */
+void mux_node_files_release(struct mux *m, struct mux_node *n)
+{
+	struct mux_file *mf = m->files, *next;
+
+	for (; mf; mf = next) {
+		next = mf->next;
+		if (mf->node == n)
+			mf_free(mf, ENODEV);
+	}
+}
+
+/* read-only views for the control socket */
+struct mux_file *mux_file_next(const struct mux *m, const struct mux_file *mf)
+{
+	return mf ? mf->next : m->files;
+}
+struct mux_node *mux_file_mnode(const struct mux_file *mf) { return mf->node; }
+struct umx_file *mux_file_core(const struct mux_file *mf) { return mf->f; }
+const struct mux_file_stats *mux_file_stats(const struct mux_file *mf) { return &mf->st; }
+
 void mux_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 {
 	struct mux_file *mf = mf_of(fi);
 
+	if (mux_fh_is_rdmacm(fi)) {
+		mux_rdmacm_h_read(req, size, fi);
+		return;
+	}
 	if (try_read(req, mf, size))
 		return;
 	/* fi->flags are the file's current flags (fcntl O_NONBLOCK counts) */
@@ -264,8 +316,21 @@ void mux_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 void mux_h_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
 {
 	struct mux_file *mf = mf_of(fi);
-	ssize_t n = umx_file_write(mf->f, buf, size);
+	ssize_t n;
 
+	if (mux_fh_is_rdmacm(fi)) {
+		mux_rdmacm_h_write(req, buf, size, fi);
+		return;
+	}
+	n = umx_file_write(mf->f, buf, size);
+
+	switch (n >= 0 ? 0 : (int)-n) {
+	case 0: mf->st.sent++; break;
+	case EPERM: mf->st.refused_policy++; break;
+	case ENOBUFS: mf->st.refused_rate++; break;
+	case ENOMEM: mf->st.refused_busy++; break;
+	default: mf->st.refused_other++; break;
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -276,6 +341,10 @@ void mux_h_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandl
 {
 	struct mux_file *mf = mf_of(fi);
 
+	if (mux_fh_is_rdmacm(fi)) {
+		mux_rdmacm_h_poll(req, fi, ph);
+		return;
+	}
 	if (ph) {
 		/* keep only the newest handle */
 		if (mf->ph)
@@ -315,7 +384,7 @@ void mux_h_ioctl(fuse_req_t req, unsigned int cmd, struct fuse_file_info *fi, un
 	bool copy_out = false;
 	long ret;
 
-	if (!umad_ioctl(cmd) || size > sizeof(buf)) {
+	if (mux_fh_is_rdmacm(fi) || !umad_ioctl(cmd) || size > sizeof(buf)) {
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}

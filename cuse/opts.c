@@ -3,8 +3,11 @@
  *
  * The config file has one `key value` per line (iwpmd.conf style); '#'
  * starts a comment.  Keys: nodes, mode, device, port, fuse-dir, name-prefix,
- * control, sysfs-export, mode-bits, owner.  The command line wins over the
- * file.  A bad line is reported as `file:line: message` (exit 2).
+ * control, sysfs-export, mode-bits, owner, ports, devinfo-dir, the limits and
+ * `node N KEY VALUE` (node_conf.c).  A line `[IBDEV:PORT]` starts a section
+ * that applies only to --instance IBDEV:PORT (until the next section).  The
+ * command line wins over the file.  A bad line is reported as
+ * `file:line: message` (exit 2).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,7 +25,9 @@
 #define NODES_MAX 256
 
 enum { O_PREFIX = 256, O_MODE, O_FUSEDIR, O_CONFIG, O_CONTROL, O_SYSFS, O_MODEBITS, O_OWNER,
-       O_NODE, O_LIMIT };
+       O_NODE, O_LIMIT, O_INSTANCE, O_CHECK_INSTANCE, O_PORTS, O_DEVINFO };
+
+#define O_SOCKDEF 400           /* --socket-default (rdmacm-mux protocol) */
 
 static const struct option longopts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -40,6 +45,11 @@ static const struct option longopts[] = {
 	{ "owner", required_argument, NULL, O_OWNER },
 	{ "node", required_argument, NULL, O_NODE },
 	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "socket", required_argument, NULL, 's' },
+	{ "socket-default", no_argument, NULL, O_SOCKDEF },
+	{ "instance", required_argument, NULL, O_INSTANCE },
+	{ "check-instance", no_argument, NULL, O_CHECK_INSTANCE },
+	{ "devinfo-dir", required_argument, NULL, O_DEVINFO },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -58,14 +68,25 @@ static void usage(FILE *f)
 		"  -v, --verbose            debug messages (twice: libfuse's too)\n"
 		"      --config FILE        `key value` lines: nodes mode device port fuse-dir\n"
 		"                           name-prefix control sysfs-export mode-bits owner\n"
-		"      --control PATH       unix socket answering `stats`\n"
+		"                           ports devinfo-dir, limits, node N KEY VALUE,\n"
+		"                           [IBDEV:PORT] sections (umad-mux.conf(5))\n"
+		"      --control PATH       control socket for umad-muxctl(8)\n"
 		"      --sysfs-export DIR   write the port's sysfs view to DIR/class/...\n"
 		"      --mode-bits OCTAL    node permissions (default 0600)\n"
 		"      --owner USER[:GROUP] node owner (default root)\n"
 		"      --node N:KEY=VALUE   a node setting (config: `node N KEY VALUE`): privileged,\n"
 		"                           gid-index, gid, classes, pkeys, rate, burst, protocol\n"
 		"      --limit KEY=VALUE    recv-queue-max outstanding-max transactions-max\n"
-		"                           files-max cm-ids-max cm-grace-ms (config: `KEY VALUE`)\n",
+		"                           files-max cm-ids-max cm-grace-ms (config: `KEY VALUE`)\n"
+		"  -s, --socket PATH        serve QEMU pvrdma's rdmacm-mux protocol on this unix\n"
+		"                           socket (config: `socket PATH`); clients get node 0's policy\n"
+		"      --socket-default     the same on /var/run/rdmacm-mux-<IBDEV>-<PORT>\n"
+		"      --instance IBDEV:PORT the port to serve (= -d IBDEV -p PORT); config lines\n"
+		"                           after `[IBDEV:PORT]` apply to this instance only\n"
+		"      --check-instance     exit 0 if the config's `ports` includes --instance, else 1\n"
+		"                           (systemd ExecCondition); config errors exit 255\n"
+		"      --devinfo-dir DIR    CUSE: per-node files for udev (default " MUX_DEVINFO_DIR ",\n"
+		"                           '' for none)\n",
 		NODES_MAX);
 }
 
@@ -127,19 +148,27 @@ static int parse_owner(const char *s, uid_t *uid, gid_t *gid)
 
 /* strings from the config file are copied (kept until mux_opts_free());
  * command-line strings point into argv */
-static char *copies[32];
-static unsigned ncopies;
+static char **copies;            /* grows: `reload` parses again */
+static unsigned ncopies, capcopies;
 static bool from_file;
 
 static const char *keep(const char *v)
 {
 	char *c;
 
-	if (!from_file || ncopies == sizeof(copies) / sizeof(copies[0]))
+	if (!from_file)
 		return v;
+	if (ncopies == capcopies) {
+		unsigned cap = capcopies ? 2 * capcopies : 32;
+		char **nc = realloc(copies, cap * sizeof(*nc));
+		if (!nc)
+			return "";
+		copies = nc;
+		capcopies = cap;
+	}
 	c = strdup(v);
 	if (!c)
-		return v;
+		return "";
 	copies[ncopies++] = c;
 	return c;
 }
@@ -148,6 +177,58 @@ void mux_opts_free(void)
 {
 	while (ncopies)
 		free(copies[--ncopies]);
+	free(copies);
+	copies = NULL;
+	capcopies = 0;
+}
+
+/* "IBDEV:PORT": 0 and the parts, or -1 */
+static int split_instance(const char *s, char *dev, size_t devlen, unsigned long *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= devlen || strchr(s, '/') ||
+	    strchr(s, ' ') || strchr(s, ','))
+		return -1;
+	memcpy(dev, s, (size_t)(colon - s));
+	dev[colon - s] = 0;
+	errno = 0;
+	*port = strtoul(colon + 1, &end, 10);
+	return errno || *end || colon[1] == 0 || colon[1] == '-' || *port == 0 || *port > 255 ? -1 : 0;
+}
+
+/* `ports` value: "all" or IBDEV:PORT[,IBDEV:PORT...] (commas or spaces) */
+static int check_ports(const char *v)
+{
+	char buf[1024], dev[128], *save = NULL;
+	unsigned long port;
+
+	if (!strcmp(v, "all"))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (char *t = strtok_r(buf, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save))
+		if (split_instance(t, dev, sizeof(dev), &port))
+			return -1;
+	return 0;
+}
+
+int mux_opts_check_instance(const struct mux_opts *o)
+{
+	char buf[1024], *save = NULL;
+
+	if (!o->instance) {
+		fprintf(stderr, "umad-mux: --check-instance needs --instance IBDEV:PORT\n");
+		return 255;
+	}
+	if (!o->ports || !strcmp(o->ports, "all"))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", o->ports);
+	for (char *t = strtok_r(buf, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save))
+		if (!strcmp(t, o->instance))
+			return 0;
+	fprintf(stderr, "umad-mux: %s is not in the config's ports (%s)\n", o->instance, o->ports);
+	return 1;
 }
 
 /* one setting from the command line or the config file; where = "" or "file:line: " */
@@ -202,6 +283,32 @@ static int set(struct mux_opts *o, int key, const char *val, const char *where)
 		return 0;
 	case O_NODE:
 		return mux_node_conf_arg(o, val);
+	case O_INSTANCE: {
+		char dev[128];
+		if (split_instance(val, dev, sizeof(dev), &v))
+			return bad(where, "bad instance '%s' (IBDEV:PORT, e.g. mlx5_0:1)", val);
+		o->instance = keep(val);
+		bool ff = from_file;
+		from_file = true;       /* dev is on the stack: always copied */
+		o->device = keep(dev);
+		from_file = ff;
+		o->port = (int)v;
+		return 0;
+	}
+	case O_PORTS:
+		if (check_ports(val))
+			return bad(where, "bad ports '%s' (all, or IBDEV:PORT[,IBDEV:PORT...])", val);
+		o->ports = keep(val);
+		return 0;
+	case O_DEVINFO:
+		o->devinfo_dir = keep(val);
+		return 0;
+	case 's':
+		o->rdmacm_socket = keep(val);
+		return 0;
+	case O_SOCKDEF:
+		o->rdmacm_socket_default = true;
+		return 0;
 	case O_LIMIT: {
 		char buf[256], *eq;
 		snprintf(buf, sizeof(buf), "%s", val);
@@ -224,7 +331,10 @@ static int load_config(struct mux_opts *o, const char *path)
 		{ "nodes", 'n' }, { "mode", O_MODE }, { "device", 'd' }, { "port", 'p' },
 		{ "fuse-dir", O_FUSEDIR }, { "name-prefix", O_PREFIX }, { "control", O_CONTROL },
 		{ "sysfs-export", O_SYSFS }, { "mode-bits", O_MODEBITS }, { "owner", O_OWNER },
+		{ "ports", O_PORTS }, { "devinfo-dir", O_DEVINFO }, { "socket", 's' },
 	};
+	bool skip = false;           /* inside another instance's [IBDEV:PORT] section */
+	bool in_section = false;
 	FILE *f = fopen(path, "r");
 	char line[1024], where[1200];
 	unsigned ln = 0;
@@ -246,6 +356,34 @@ static int load_config(struct mux_opts *o, const char *path)
 			;
 		if (!*k)
 			continue;
+		if (*k == '[') {
+			/* [IBDEV:PORT]: what follows is for that instance only */
+			char dev[128], sec[1024];
+			unsigned long pn;
+			snprintf(sec, sizeof(sec), "%s", k);
+			for (size_t sl = strlen(sec); sl && isspace((unsigned char)sec[sl - 1]);)
+				sec[--sl] = 0;
+			e = strchr(k, ']');
+			if (e)
+				*e++ = 0;
+			while (e && isspace((unsigned char)*e))
+				e++;
+			if (!e || *e || split_instance(k + 1, dev, sizeof(dev), &pn)) {
+				fclose(f);
+				return bad(where, "bad section '%s' ([IBDEV:PORT], e.g. [mlx5_0:1])", sec);
+			}
+			in_section = true;
+			skip = !o->instance || strcmp(k + 1, o->instance) != 0;
+			continue;
+		}
+		if (skip) {
+			/* another instance's section; `ports` is wrong in any */
+			if (!strncmp(k, "ports", 5) && (!k[5] || isspace((unsigned char)k[5]))) {
+				fclose(f);
+				return bad(where, "'ports' belongs before the first [IBDEV:PORT] section");
+			}
+			continue;
+		}
 		for (v = k; *v && !isspace((unsigned char)*v); v++)
 			;
 		if (*v)
@@ -303,6 +441,10 @@ static int load_config(struct mux_opts *o, const char *path)
 			fclose(f);
 			return bad(where, "'%s' needs a value", k);
 		}
+		if (opt == O_PORTS && in_section) {
+			fclose(f);
+			return bad(where, "'ports' belongs before the first [IBDEV:PORT] section");
+		}
 		if (set(o, opt, v, where)) {
 			fclose(f);
 			return -1;
@@ -323,20 +465,27 @@ int mux_opts_parse(struct mux_opts *o, int argc, char **argv)
 	o->prefix = "umad-mux";
 	o->mode = MUX_MODE_CUSE;
 	o->mode_bits = 0600;
+	o->devinfo_dir = MUX_DEVINFO_DIR;
 
 	/* pass 1: --config only (the command line wins over the file) */
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+d:p:n:fvh", longopts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+d:p:n:s:fvh", longopts, NULL)) != -1) {
 		if (c == O_CONFIG)
 			o->config = optarg;
+		/* the instance selects config sections */
+		if (c == O_INSTANCE && set(o, c, optarg, "umad-mux: "))
+			return -1;
+		if (c == O_CHECK_INSTANCE)  /* its config errors exit 255 */
+			o->check_instance = true;
+	}
 	from_file = true;
 	if (o->config && load_config(o, o->config))
 		return -1;
 	from_file = false;
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+:d:p:n:fvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:d:p:n:s:fvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			o->foreground = true;
@@ -348,6 +497,9 @@ int mux_opts_parse(struct mux_opts *o, int argc, char **argv)
 			usage(stdout);
 			return 1;
 		case O_CONFIG:
+			break;
+		case O_CHECK_INSTANCE:
+			o->check_instance = true;
 			break;
 		case ':':
 			fprintf(stderr, "umad-mux: option %s needs an argument (try --help)\n",

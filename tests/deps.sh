@@ -8,7 +8,8 @@ qemu-system-x86 busybox-static cpio kmod xz-utils iproute2 rdma-core libibumad3
 infiniband-diags ibverbs-utils ibverbs-providers libfuse3-3
 ibsim-utils libumad2sim0 opensm libibmad-dev
 gnuplot-nox
-libclang-rt-14-dev"
+libclang-rt-14-dev
+udev systemd util-linux man-db python3"
 need=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"

@@ -115,4 +115,6 @@ kill -TERM "$dpid"; wait "$dpid"; rc=$?; dpid=""
 t_is "SIGTERM: exit 0 ($(( $(date +%s%3N) - t0 )) ms)" "$rc" 0
 t_is "SIGTERM: unmounted" "$(grep -c " $W/mnt fuse" /proc/mounts)" 0
 t_is "SIGTERM: control socket removed" "$([ -e "$W/ctl" ] && echo present || echo gone)" gone
+# configuration files, umad-muxctl and make install (own fabric and daemon)
+bash "$HERE/ctl.sh" || T_FAILS=$((T_FAILS + 1))
 t_done

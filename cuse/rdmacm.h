@@ -1,0 +1,62 @@
+/*
+ * rdmacm.h - the rdmacm-mux protocol front end (QEMU pvrdma), shared by the
+ * unix socket (rdmacm_sock.c) and nodes in rdmacm mode (rdmacm_node.c).
+ *
+ * A client (one socket connection, or one open of an rdmacm-mode node)
+ * registers GIDs.  Each registered GID gets a private core node whose
+ * policy is the client's base policy (node 0's for the socket, the node's
+ * own for an rdmacm-mode node) bound to that GID and to its index in the
+ * real port's GID table (so the core steers CM REQs by GRH and by the REQ's
+ * target GID), with one virtual file holding a CM agent (class 0x07,
+ * version 2, method Send).  MADs the client sends go through the file of
+ * the GID in hdr.sgid; MADs the core queues on the file become REQ/MAD
+ * messages for the client.  Answers (RESP) go ahead of incoming MADs not
+ * yet read, so a client that writes a request and reads its answer at once
+ * (QEMU does) gets the answer.
+ */
+#ifndef UMX_CUSE_RDMACM_H
+#define UMX_CUSE_RDMACM_H
+
+#include "front.h"
+#include "rdmacm_proto.h"
+
+/* first member of every struct a umx_file's user pointer or a node's
+ * fi->fh points at (node.c dispatches on it) */
+#define MUX_KIND_UMAD_FILE 0x756d6164     /* struct mux_file (node.c) */
+#define MUX_KIND_RDMACM_GID 0x72636764    /* struct rc_gid (a client's GID file) */
+#define MUX_KIND_RDMACM_OPEN 0x72636f70   /* struct rc_open (rdmacm_node.c) */
+
+#define RC_QUEUE_MAX 1024        /* messages waiting for a client; newest dropped beyond */
+
+struct rc_client;
+/* c has messages to read (called from the core's event: do not free c) */
+typedef void (*rc_readable_fn)(struct rc_client *c, void *owner);
+
+struct rc_client *rc_client_new(struct mux *m, const char *name, const struct umx_node_policy *base,
+				rc_readable_fn readable, void *owner);
+/* unregisters every GID (their files and nodes go) and drops queued messages */
+void rc_client_free(struct rc_client *c);
+/* one request of RDMACM_MSG_SIZE bytes: 0 (an answer is queued), or
+ * -EPROTO: not a request (msg_type != REQ), nothing queued */
+int rc_client_request(struct rc_client *c, const void *msg);
+bool rc_client_pending(const struct rc_client *c);
+/* the next message (RDMACM_MSG_SIZE bytes) into buf; false when none */
+bool rc_client_pop(struct rc_client *c, void *buf);
+
+/* node.c hook: a packet was queued on a file of an rdmacm client */
+void mux_rdmacm_file_readable(struct umx_file *f);
+
+/* node handlers for rdmacm-mode nodes (rdmacm_node.c) */
+void mux_rdmacm_h_open(fuse_req_t req, struct mux_node *n, struct fuse_file_info *fi);
+void mux_rdmacm_h_release(fuse_req_t req, struct fuse_file_info *fi);
+void mux_rdmacm_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi);
+void mux_rdmacm_h_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi);
+void mux_rdmacm_h_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph);
+void mux_rdmacm_nodes_shutdown(struct mux *m);
+
+static inline bool mux_fh_is_rdmacm(const struct fuse_file_info *fi)
+{
+	return fi->fh && *(const int *)(uintptr_t)fi->fh == MUX_KIND_RDMACM_OPEN;
+}
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * rdmacm_node.c - a node in rdmacm protocol mode (`--node N:protocol=rdmacm`,
+ * config `node N protocol rdmacm`): every open of /dev/<prefix>-N (CUSE) or
+ * <fuse-dir>/<prefix>-N (FUSE) is one rdmacm-mux client (rdmacm_client.c)
+ * whose GID nodes take node N's policy as their base.  This is what QEMU's
+ * `-chardev pipe,path=/dev/umad-mux-N` opens (read-write, the path itself).
+ *
+ *   write()  exactly one message (RDMACM_MSG_SIZE = 360 bytes): other sizes
+ *            and messages that are not requests fail with EINVAL; a request
+ *            is answered by a RESP message to read
+ *   read()   one whole message per read; a buffer smaller than a message is
+ *            EINVAL; nothing to read: EAGAIN (O_NONBLOCK) or the read blocks
+ *   poll()   POLLOUT always, POLLIN when a message waits
+ *   ioctl()  ENOTTY (this mode has no umad ioctls)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rdmacm.h"
+
+struct rc_parked {
+	struct rc_parked *next;
+	struct rc_open *o;
+	fuse_req_t req;
+	bool sync_intr;
+};
+
+struct rc_open {
+	int kind;                    /* MUX_KIND_RDMACM_OPEN */
+	struct rc_open *next;        /* all opens (shutdown) */
+	struct mux_node *node;
+	struct rc_client *c;
+	struct rc_parked *parked;    /* FIFO */
+	unsigned nparked;
+	struct fuse_pollhandle *ph;
+};
+
+static struct rc_open *opens;
+static struct rc_parked *registering;
+
+static struct rc_open *open_of(struct fuse_file_info *fi)
+{
+	return (struct rc_open *)(uintptr_t)fi->fh;
+}
+
+static void unlink_parked(struct rc_parked *p)
+{
+	for (struct rc_parked **pp = &p->o->parked; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			p->o->nparked--;
+			return;
+		}
+}
+
+/* interrupted parked read (same rules as node.c's on_interrupt) */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct rc_parked *p = data;
+
+	if (p == registering) {
+		p->sync_intr = true;
+		return;
+	}
+	unlink_parked(p);
+	free(p);
+	fuse_reply_err(req, EINTR);
+}
+
+static void reply_msg(fuse_req_t req, struct rc_open *o)
+{
+	uint8_t b[RDMACM_MSG_SIZE];
+
+	if (rc_client_pop(o->c, b))
+		fuse_reply_buf(req, (const char *)b, sizeof(b));
+	else
+		fuse_reply_err(req, EAGAIN);
+}
+
+static void serve(struct rc_open *o)
+{
+	while (o->parked && rc_client_pending(o->c)) {
+		struct rc_parked *p = o->parked;
+		fuse_req_t req = p->req;
+		unlink_parked(p);
+		free(p);
+		reply_msg(req, o);
+	}
+	if (o->ph && rc_client_pending(o->c)) {
+		fuse_lowlevel_notify_poll(o->ph);
+		fuse_pollhandle_destroy(o->ph);
+		o->ph = NULL;
+	}
+}
+
+static void on_readable(struct rc_client *c, void *owner)
+{
+	(void)c;
+	serve(owner);
+}
+
+void mux_rdmacm_h_open(fuse_req_t req, struct mux_node *n, struct fuse_file_info *fi)
+{
+	struct rc_open *o = calloc(1, sizeof(*o));
+	char name[MUX_NAME_MAX + 16];
+
+	if (!o) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s (rdmacm)", n->name);
+	o->kind = MUX_KIND_RDMACM_OPEN;
+	o->node = n;
+	o->c = rc_client_new(n->mux, name, umx_node_policy(n->core), on_readable, o);
+	if (!o->c) {
+		free(o);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	o->next = opens;
+	opens = o;
+	fi->fh = (uintptr_t)o;
+	fi->direct_io = 1;
+	fi->nonseekable = 1;
+	fi->keep_cache = 0;
+	log_debug("%s: open", name);
+	if (fuse_reply_open(req, fi) != 0)
+		mux_rdmacm_h_release(NULL, fi);
+}
+
+static void open_free(struct rc_open *o, int parked_errno)
+{
+	while (o->parked) {
+		struct rc_parked *p = o->parked;
+		unlink_parked(p);
+		fuse_reply_err(p->req, parked_errno);
+		free(p);
+	}
+	if (o->ph)
+		fuse_pollhandle_destroy(o->ph);
+	for (struct rc_open **op = &opens; *op; op = &(*op)->next)
+		if (*op == o) {
+			*op = o->next;
+			break;
+		}
+	rc_client_free(o->c);
+	free(o);
+}
+
+void mux_rdmacm_h_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct rc_open *o = open_of(fi);
+
+	if (o)
+		open_free(o, EBADF);
+	if (req)
+		fuse_reply_err(req, 0);
+}
+
+void mux_rdmacm_nodes_shutdown(struct mux *m)
+{
+	(void)m;
+	while (opens)
+		open_free(opens, ENODEV);
+}
+
+void mux_rdmacm_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
+{
+	struct rc_open *o = open_of(fi);
+	struct rc_parked *p, **pp;
+
+	if (size < RDMACM_MSG_SIZE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (rc_client_pending(o->c)) {
+		reply_msg(req, o);
+		return;
+	}
+	if (fi->flags & O_NONBLOCK) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	if (fuse_req_interrupted(req)) {
+		fuse_reply_err(req, EINTR);
+		return;
+	}
+	if (o->nparked >= MUX_PARKED_MAX) {
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p->o = o;
+	p->req = req;
+	for (pp = &o->parked; *pp; pp = &(*pp)->next)
+		;
+	*pp = p;
+	o->nparked++;
+	registering = p;
+	fuse_req_interrupt_func(req, on_interrupt, p);
+	registering = NULL;
+	if (p->sync_intr) {
+		unlink_parked(p);
+		free(p);
+		fuse_reply_err(req, EINTR);
+	}
+}
+
+void mux_rdmacm_h_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
+{
+	struct rc_open *o = open_of(fi);
+
+	if (size != RDMACM_MSG_SIZE) {
+		log_debug("%s: write of %zu bytes refused (a message is %d)", o->node->name, size,
+			  RDMACM_MSG_SIZE);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (rc_client_request(o->c, buf) != 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_write(req, size);
+	/* the answer is queued: wake parked readers and pollers */
+	serve(o);
+}
+
+void mux_rdmacm_h_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	struct rc_open *o = open_of(fi);
+	unsigned ev = POLLOUT | POLLWRNORM;
+
+	if (ph) {
+		if (o->ph)
+			fuse_pollhandle_destroy(o->ph);
+		o->ph = ph;
+	}
+	if (rc_client_pending(o->c))
+		ev |= POLLIN | POLLRDNORM;
+	fuse_reply_poll(req, ev);
+}

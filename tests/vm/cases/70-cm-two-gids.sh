@@ -1,0 +1,157 @@
+#!/bin/bash
+# 70-cm-two-gids.sh - CM paravirtualisation on the real kernel (run IN the VM
+# guest, as root): rxe0 + rxe1 on a veth pair (tests/vm/rxe-up.sh 2), rxe0
+# with a second RoCE GID (fe80::b on veth0); the peer uses rxe1's link-local
+# GID.  (Link-local on purpose: both veths live in one network namespace, so a
+# global address of the other veth is routed via lo, where rxe drops it.)  umad-mux on rxe0 serves node 0 (CUSE, umad mode, bound to the
+# link-local GID's index) and the rdmacm-mux socket; --limit cm-grace-ms=1000.
+#   client A: tests/tools/rdmacm_client cm on /dev/umxcm-0 (umad ioctls/read/write)
+#   client B: the same over the rdmacm-mux protocol (socket), REG of fd00::1
+#   peer:     tests/tools/cm_peer on /dev/infiniband/umad<rxe1> with its own
+#             CM agent (so the kernel's ib_cm must not be loaded)
+# Both clients use the SAME local comm id 0x1234 and TID 0x77 for
+# REQ -> REP -> RTU, DREQ -> DREP (active side), then each accepts the REQ the
+# peer sends to ITS GID (steered by the GRH: the gid index it arrived on) and
+# answers with comm id 0x1235: REP, RTU, DREQ -> DREP.  Checks: each client
+# got exactly its own messages (no foreign ones) with its own comm ids mapped
+# back; the peer saw two different comm ids and TIDs; each REP carries the
+# TID the peer answered; after the grace period the comm-id table is empty
+# while the clients still hold their files (cm_ids >= 2 during the
+# exchanges, 0 after DREQ/DREP + 1 s).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../lib.sh"
+D=$T_BUILD/umad-mux C=$T_BUILD/tests/tools/rdmacm_client PEER=$T_BUILD/tests/tools/cm_peer
+P=umxcm
+W=$(mktemp -d /tmp/cm-gids.XXXXXX)
+dpid="" ppid_="" apid="" bpid=""
+cleanup() {
+	for p in $apid $bpid $ppid_; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+ms() { date +%s%3N; }
+stats() {
+	python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n"); b=b""
+while not b.endswith(b"end\n"):
+    d=s.recv(65536)
+    if not d: break
+    b+=d
+print(b.decode(), end="")' "$W/ctl" 2>&1
+}
+
+# the kernel's CM would own class 0x07 on both ports
+if grep -q '^ib_cm ' /proc/modules; then
+	modprobe -r rdma_ucm ib_ipoib rdma_cm iw_cm ib_cm 2>/dev/null
+fi
+t_is "the kernel's ib_cm is not loaded (lsmod)" "$(grep -c '^ib_cm ' /proc/modules)" 0
+
+t0=$(ms)
+"$HERE/../rxe-up.sh" 2 --ip6 fe80::b/64 --quiet || { t_fail "rxe0 + rxe1 up with fe80::b on veth0"; exit 1; }
+# GID index of an address on rxeN (RoCE v2 entry)
+gid_of() {   # dev expanded-gid -> index
+	local i g t
+	for ((i = 0; i < 16; i++)); do
+		read -r g <"/sys/class/infiniband/$1/ports/1/gids/$i" 2>/dev/null || continue
+		read -r t <"/sys/class/infiniband/$1/ports/1/gid_attrs/types/$i" 2>/dev/null || continue
+		[ "$t" = "RoCE v2" ] || continue
+		case $g in ${3:-NONE}) continue ;; $2) echo "$i $g"; return 0 ;; esac
+	done
+	return 1
+}
+B=fe80:0000:0000:0000:0000:0000:0000:000b
+read -r IA GA <<<"$(gid_of rxe0 'fe80:*' "$B")"
+read -r IB GB <<<"$(gid_of rxe0 "$B")"
+read -r IP GP <<<"$(gid_of rxe1 'fe80:*')"
+short() { python3 -c "import ipaddress,sys; print(ipaddress.IPv6Address(sys.argv[1]))" "$1"; }
+t_grep "GIDs: A rxe0[$IA]=$GA, B rxe0[$IB]=$GB, peer rxe1[$IP]=$GP ($(( $(ms) - t0 )) ms)" \
+	'^[0-9]+ [0-9]+ [0-9]+$' "$IA $IB $IP"
+UP=""
+for d in /sys/class/infiniband_mad/umad*; do
+	[ "$(cat "$d/ibdev" 2>/dev/null)" = rxe1 ] && UP=/dev/infiniband/${d##*/}
+done
+t_grep "rxe1's umad device ($UP)" '^/dev/infiniband/umad[0-9]+$' "$UP"
+
+t0=$(ms)
+NOTIFY_SOCKET="" "$D" -f -d rxe0 -p 1 -n 1 --name-prefix $P --node "0:gid-index=$IA" \
+	-s "$W/rdmacm.sock" --control "$W/ctl" --limit cm-grace-ms=1000 >"$W/d.log" 2>&1 &
+dpid=$!
+for _ in $(seq 100); do grep -q "ready:" "$W/d.log" && break; sleep 0.05; done
+t_grep "daemon ready: /dev/$P-0 bound to gid index $IA, rdmacm socket ($(( $(ms) - t0 )) ms)" \
+	"ready: 1 CUSE nodes" "$(cat "$W/d.log")"
+
+"$PEER" "$UP" "$IP" 2 "$GA" "$GB" >"$W/peer.log" 2>&1 &
+ppid_=$!
+for _ in $(seq 100); do grep -q "peer: ready" "$W/peer.log" && break; sleep 0.05; done
+# the comm-id table while the exchanges run (python start-up paces it)
+(while [ ! -e "$W/stop" ]; do stats | sed -n 's/^cm_ids //p'; sleep 0.1; done >"$W/cm_ids") &
+spid=$!
+t0=$(ms)
+"$C" cm /dev/$P-0 umad "$GA" "$IA" "$GP" 0x1234 0x77 >"$W/a.log" 2>"$W/a.err" &
+apid=$!
+"$C" cm "$W/rdmacm.sock" rdmacm "$GB" 0 "$GP" 0x1234 0x77 >"$W/b.log" 2>"$W/b.err" &
+bpid=$!
+for _ in $(seq 300); do
+	grep -q '^done' "$W/a.log" && grep -q '^done' "$W/b.log" && break
+	kill -0 "$apid" 2>/dev/null && kill -0 "$bpid" 2>/dev/null || break
+	sleep 0.1
+done
+dt=$(( $(ms) - t0 ))
+wait "$ppid_"; prc=$?; ppid_=""
+touch "$W/stop"; wait "$spid"
+t_diag <<<"peer:
+$(cat "$W/peer.log")
+client A (umad, /dev/$P-0):
+$(cat "$W/a.log" "$W/a.err")
+client B (rdmacm socket):
+$(cat "$W/b.log" "$W/b.err")"
+t_diag <<<"both exchanges (2 connections each way) in $dt ms"
+
+for x in A B; do
+	lc=$(tr 'AB' 'ab' <<<"$x")
+	log=$(cat "$W/$lc.log")
+	t_grep "client $x: exchange complete, result ok, no foreign messages" '^foreign 0$' "$log"
+	t_grep "client $x: result ok" '^result ok$' "$log"
+	t_grep "client $x: REP names its own comm id 0x1234 (mapped back), from the peer's GID" \
+		"^rep tid 0x[0-9a-f]+ local 0x50[0-9a-f]{2} remote 0x1234 from $(short "$GP")\$" "$log"
+	t_grep "client $x: DREP names 0x1234" '^drep tid 0x[0-9a-f]+ local 0x50[0-9a-f]{2} remote 0x1234$' "$log"
+	# the TID this client's REP carries is the one the peer answered for ITS
+	# REQ: the low 32 bits (the router's TID for the REQ; the upper 32 are
+	# the sending agent's hi_tid, set by each kernel on a Send)
+	plocal=$(sed -nE 's/^rep tid 0x[0-9a-f]+ local (0x[0-9a-f]+).*/\1/p' <<<"$log")
+	rtid=$(sed -nE 's/^rep tid 0x[0-9a-f]{8}([0-9a-f]{8}).*/\1/p' <<<"$log")
+	ptid=$(sed -nE "s/^peer: REQ from .* tid 0x[0-9a-f]{8}([0-9a-f]{8}) -> REP local $plocal\$/\1/p" "$W/peer.log")
+	t_is "client $x: its REP's TID (low 32 bits) is the one the peer saw on its REQ (0x$rtid, not 0x77)" \
+		"${rtid:-none}" "${ptid:-other}"
+done
+gia=$(sed -nE 's/^req .* target ([0-9a-f:]+) arrived_on_gid_index ([0-9]+)$/\1 \2/p' "$W/a.log")
+gib=$(sed -nE 's/^req .* target ([0-9a-f:]+) arrived_on_gid_index ([0-9]+)$/\1 \2/p' "$W/b.log")
+t_is "client A: the peer's REQ to GID A (only) reached A, on gid index $IA" "$gia" "$(short "$GA") $IA"
+t_is "client B: the peer's REQ to GID B (only) reached B, on gid index $IB" "$gib" "fe80::b $IB"
+t_grep "client A: passive connection 0x1235: RTU and DREQ name 0x1235" '^rtu local 0x6000 remote 0x1235$' "$(cat "$W/a.log")"
+t_grep "client B: passive connection 0x1235: RTU and DREQ name 0x1235" '^rtu local 0x6001 remote 0x1235$' "$(cat "$W/b.log")"
+t_is "peer: 2 REQs with 2 DIFFERENT comm ids and TIDs (both clients used 0x1234 / 0x77), all 4 connections done (exit $prc)" \
+	"$(sed -n 's/^summary: //p' "$W/peer.log")" "reqs 2 distinct_comm_ids 2 distinct_tids 2 completed 2 active_completed 2"
+val() { sed -n "s/^$1 //p" <<<"$2"; }
+max=$(sort -n "$W/cm_ids" | tail -n 1)
+t_grep "comm-id table during the exchanges: both clients' 0x1234 mapped at once (max cm_ids ${max:-none}, $(wc -l <"$W/cm_ids") samples)" \
+	'^ok$' "$([ "${max:-0}" -ge 2 ] && echo ok)"
+sleep 2.5
+st2=$(stats)
+t_is "comm-id table after the grace period (1 s): empty, clients still open ($(val files "$st2") files)" \
+	"$(val cm_ids "$st2") $(val files "$st2")" "0 2"
+t_is "no CM message was unroutable" "$(val rx_drop_cm_unroutable "$st2")" 0
+kill -TERM "$apid" "$bpid"
+wait "$apid"; ra=$?
+wait "$bpid"; rb=$?
+apid="" bpid=""
+t_is "clients exit 0" "$ra $rb" "0 0"
+sleep 0.2
+t_is "files 0 after the clients left" "$(val files "$(stats)")" 0
+kill -TERM "$dpid"; wait "$dpid"; rc=$?; dpid=""
+t_is "SIGTERM: daemon exits 0" "$rc" 0
+t_diag <<<"$st2"
+t_done
