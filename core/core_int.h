@@ -211,7 +211,7 @@ void umx_cm_forget_agent(struct umx_router *r, struct umx_vagent *va);
 int umx_sa_init(struct umx_router *r);
 void umx_sa_fini(struct umx_router *r);
 void umx_sa_port_down(struct umx_router *r);
-void umx_sa_stats(const struct umx_router *r, unsigned *groups, unsigned *subs);
+void umx_sa_stats(const struct umx_router *r, unsigned *groups, unsigned *subs, unsigned *agents);
 /* 0: send it on; 1: absorbed (the write succeeds); -errno */
 int umx_sa_outgoing(struct umx_router *r, struct umx_vagent *va, const struct ib_user_mad_hdr *hdr,
 		    const uint8_t *mad, size_t len);

@@ -94,6 +94,7 @@ void umx_router_port_down(struct umx_router *r)
 		return;
 	r->port_down = true;
 	r->ctr[UMX_C_PORT_DOWN]++;
+	umx_sa_port_down(r);
 	for (struct umx_node *n = r->nodes; n; n = n->next)
 		for (struct umx_file *f = n->files; f; f = f->next)
 			umx_file_kill(f);
@@ -136,7 +137,7 @@ void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st)
 	st->tids_in_use = r->tids.used;
 	st->queued_packets = r->queued;
 	st->cm_ids = r->cm.used;
-	umx_sa_stats(r, &st->sa_groups, &st->sa_subscriptions);
+	umx_sa_stats(r, &st->sa_groups, &st->sa_subscriptions, &st->router_agents);
 }
 
 /* ---- nodes ---------------------------------------------------------------- */

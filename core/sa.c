@@ -216,10 +216,11 @@ void umx_sa_port_down(struct umx_router *r)
 		sa_clear(r, false);  /* the port took the agent and the SA state with it */
 }
 
-void umx_sa_stats(const struct umx_router *r, unsigned *groups, unsigned *subs)
+void umx_sa_stats(const struct umx_router *r, unsigned *groups, unsigned *subs, unsigned *agents)
 {
 	*groups = r->sa ? r->sa->ngroups : 0;
 	*subs = r->sa ? r->sa->nsubs : 0;
+	*agents = r->sa && r->sa->agent_valid;
 }
 
 /* the router's own agent: class 0x03 v2, holding Report when it can (a
@@ -246,6 +247,19 @@ static int agent_get(struct umx_router *r)
 	r->nreal++;
 	r->ctr[UMX_C_REAL_AGENTS]++;
 	return 0;
+}
+
+/* the router's agent lives only while there is SA state to serve: with no
+ * group, subscription or transaction left it is given back (so that closing
+ * every client leaves nothing but the idle send-agent cache) */
+static void agent_put_if_idle(struct umx_router *r)
+{
+	struct umx_sa *sa = r->sa;
+	if (!sa || !sa->agent_valid || sa->nobjs || sa->pending || sa->queued || r->port_down)
+		return;
+	r->port->ops->unreg(r->port, sa->agent_id);
+	sa->agent_valid = false;
+	r->nreal--;
 }
 
 /* ---- packets to clients ------------------------------------------------- */
@@ -937,6 +951,7 @@ bool umx_sa_incoming(struct umx_router *r, const struct ib_user_mad_hdr *hdr, co
 		for (struct sa_obj *o = sa->objs; o; o = o->next) {
 			if (o->pending && o->txn_lo == lo) {
 				txn_complete(r, o, hdr, mad, len);
+				agent_put_if_idle(r);
 				return true;
 			}
 		}
@@ -987,4 +1002,5 @@ void umx_sa_forget_agent(struct umx_router *r, struct umx_vagent *va)
 		if (touched && !o->pending)
 			settle(r, o);
 	}
+	agent_put_if_idle(r);
 }

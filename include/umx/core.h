@@ -141,6 +141,8 @@ struct umx_router_stats {
 	unsigned vagents;           /* registered virtual agents */
 	unsigned real_agents;       /* agents held on the real port, including */
 	unsigned idle_send_agents;  /* idle class send agents kept (bounded cache) */
+	unsigned router_agents;     /* agents the router holds for itself (SA aggregation,
+				     * while it has groups, subscriptions or requests) */
 	unsigned tids_in_use;       /* tracked transactions in flight */
 	unsigned queued_packets;    /* packets waiting in client queues */
 	unsigned cm_ids;            /* CM communication ids mapped */

@@ -38,11 +38,9 @@
 #define FZ_IDLE(st) 0u
 #endif
 
-/* real agents the router may keep for itself once every file is gone (none
- * so far; build with -DFZ_ALLOW_ROUTER_AGENTS=N if that becomes the design) */
-#ifndef FZ_ALLOW_ROUTER_AGENTS
-#define FZ_ALLOW_ROUTER_AGENTS 0u
-#endif
+/* real agents the router holds for itself once every file is gone: its SA
+ * agent while a leave it sent for a dead client is still unanswered */
+#define FZ_ALLOW_ROUTER_AGENTS (st.router_agents)
 
 #define FZ_HDR_NEW sizeof(struct ib_user_mad_hdr)
 #define FZ_HDR_OLD sizeof(struct ib_user_mad_hdr_old)

@@ -26,6 +26,7 @@
 #        SIMFAB_NET   topology (default: net.1sw4hca next to this script)
 #        SIMFAB_SM_HOST  node running OpenSM (default Hca1)
 #        SIMFAB_TIMEOUT  seconds to wait for SUBNET UP / ACTIVE (default 15)
+#        SIMFAB_OSM_OPTS  extra opensm options (e.g. '-D 0x0b' for a debug log)
 # Limits (see README.md): at most 10 umad2sim processes per fabric, OpenSM
 # included; a process killed by SIGKILL keeps its ibsim slot.
 set -u
@@ -151,7 +152,7 @@ start_sm() {
 	# the caller's terminal (we stop it by PID).
 	(cd "$DIR" && SIM_HOST=$SM_HOST LD_PRELOAD=$UMAD2SIM IBSIM_SOCKNAME=$SOCK \
 		OSM_CACHE_DIR="$DIR/osmcache" OSM_TMP_DIR="$DIR/osmcache" \
-		exec setsid opensm -d2 -F /dev/null -f "$DIR/osm.log" </dev/null >"$DIR/opensm.out" 2>&1) &
+		exec setsid opensm -d2 -F /dev/null -f "$DIR/osm.log" ${SIMFAB_OSM_OPTS:-} </dev/null >"$DIR/opensm.out" 2>&1) &
 	pid=$!
 	echo $pid >"$DIR/opensm.pid"
 	deadline=$(($(ms) + TIMEOUT * 1000))
