@@ -130,6 +130,15 @@ static void push(struct umx_umad_port *p, const void *buf, size_t len)
 	}
 }
 
+static bool device_gone(struct umx_umad_port *p)
+{
+	umad_port_t info;
+	if (umad_get_port(p->ca, p->portnum, &info) < 0)
+		return true;
+	umad_release_port(&info);
+	return false;
+}
+
 static void *reader_main(void *arg)
 {
 	struct umx_umad_port *p = arg;
@@ -149,9 +158,11 @@ static void *reader_main(void *arg)
 				break;
 			buf = nb;
 			cap = (size_t)len;
-		} else if (rc == -EIO || rc == -ENODEV || rc == -ENXIO || rc == -EBADF) {
+		} else if ((rc == -EIO || rc == -ENODEV || rc == -ENXIO || rc == -EBADF) && device_gone(p)) {
 			/* the device went away (ib_umad_kill_port makes reads fail
-			 * with EIO): tell the loop with an empty item and stop */
+			 * with EIO): tell the loop with an empty item and stop.
+			 * umad_recv() also says EIO when poll() fails (EINTR), so
+			 * the device itself must be gone too. */
 			push(p, NULL, 0);
 			break;
 		} else if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINTR && rc != -EWOULDBLOCK) {

@@ -266,13 +266,14 @@ static void probe_writes(void)
 static volatile sig_atomic_t got_sig;
 static void on_sig(int s) { (void)s; got_sig = 1; }
 
-struct blk { int fd; ssize_t n; int err; };
+struct blk { int fd; ssize_t n; int err; volatile int done; };
 static void *blocking_reader(void *p)
 {
 	struct blk *b = p;
 	uint8_t buf[HDR + 256];
 	b->n = read(b->fd, buf, sizeof(buf));
 	b->err = b->n < 0 ? errno : 0;
+	b->done = 1;
 	return NULL;
 }
 
@@ -292,11 +293,12 @@ static void probe_traffic(void)
 	poll(&p, 1, 0);
 	out("poll.empty", "0x%x", p.revents);
 
-	build(buf, HDR, cid, 0x0b, UMAD_METHOD_GET, 0x1234, 2000, 1);
+	/* generous timeouts: under TCG on a loaded host a loopback takes a while */
+	build(buf, HDR, cid, 0x0b, UMAD_METHOD_GET, 0x1234, 10000, 1);
 	out("traffic.send.get", "%s", err_name(rc_err(write(cli, buf, HDR + 256))));
 	out("traffic.send.duplicate.tid", "%s", err_name(rc_err(write(cli, buf, HDR + 256))));
 	p.revents = 0;
-	poll(&p, 1, 3000);
+	poll(&p, 1, 10000);
 	out("poll.with.packet", "0x%x", p.revents);
 	out("traffic.server.read.short", "%s", err_name(rc_err(read(srv, rbuf, HDR + 255))));
 	ssize_t n = read(srv, rbuf, sizeof(rbuf));
@@ -318,7 +320,7 @@ static void probe_traffic(void)
 	h.retries = 0;
 	memcpy(rbuf, &h, sizeof(h));
 	out("traffic.server.respond", "%s", err_name(rc_err(write(srv, rbuf, HDR + 256))));
-	n = read_wait(cli, buf, sizeof(buf), 3000);
+	n = read_wait(cli, buf, sizeof(buf), 10000);
 	memcpy(&h, buf, sizeof(h));
 	uint64_t resp_tid = umx_mad_tid(buf + HDR);
 	out("traffic.client.response", "%zd id_is_agent=%d status=%u length=%u tid_lo=0x%x "
@@ -327,9 +329,9 @@ static void probe_traffic(void)
 	out("traffic.client.empty.after", "%s", err_name(rc_err(read(cli, buf, sizeof(buf)))));
 
 	/* nobody owns class 0x0d: the kernel's MAD layer answers the Get */
-	build(buf, HDR, cid, 0x0d, UMAD_METHOD_GET, 0x77, 1000, 0);
+	build(buf, HDR, cid, 0x0d, UMAD_METHOD_GET, 0x77, 10000, 0);
 	write(cli, buf, HDR + 256);
-	n = read_wait(cli, buf, sizeof(buf), 3000);
+	n = read_wait(cli, buf, sizeof(buf), 10000);
 	memcpy(&h, buf, sizeof(h));
 	out("autoreply.unsupported", "%zd status=%u method=0x%x mad_status=0x%04x tid_lo=0x%x", n, h.status,
 	    buf[HDR + 3], (unsigned)(buf[HDR + 4] << 8 | buf[HDR + 5]), (uint32_t)umx_mad_tid(buf + HDR));
@@ -353,7 +355,7 @@ static void probe_traffic(void)
 	out("old.reg", "%s", err_name(reg1(old, 1, 0x0e, 1, 1ull << UMAD_METHOD_GET, &oid)));
 	build(buf, HDR, cid, 0x0e, UMAD_METHOD_GET, 0x55, 0, 0);
 	write(cli, buf, HDR + 256);
-	n = read_wait(old, rbuf, sizeof(rbuf), 3000);
+	n = read_wait(old, rbuf, sizeof(rbuf), 10000);
 	struct ib_user_mad_hdr_old ho;
 	memcpy(&ho, rbuf, sizeof(ho));
 	/* (the receiver's view of the TID is not ABI: see traffic.server.read) */
@@ -372,9 +374,15 @@ static void probe_traffic(void)
 	struct sigaction sa = { .sa_handler = on_sig };
 	sigaction(SIGUSR1, &sa, NULL);
 	b.n = 0;
+	b.done = 0;
 	pthread_create(&t, NULL, blocking_reader, &b);
-	usleep(200000);
-	pthread_kill(t, SIGUSR1);
+	/* a signal that lands before the thread is inside read() is lost, so
+	 * keep signalling until the read returns */
+	for (int i = 0; i < 100 && !b.done; i++) {
+		usleep(100000);
+		if (!b.done)
+			pthread_kill(t, SIGUSR1);
+	}
 	pthread_join(t, NULL);
 	out("blocking.read.signal", "%zd %s", b.n, err_name(b.err));
 	close(old);
