@@ -75,27 +75,9 @@ int mux_ctl_open(struct mux *m, const char *path, char *err, size_t errlen)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct mux_ctl *c;
-	struct stat st;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "control socket path too long: %s", path);
+	if (mux_unix_prepare(path, "control socket", &sa, err, errlen))
 		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	/* a stale socket from a dead daemon; refuse to steal a live one */
-	if (lstat(path, &st) == 0) {
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && S_ISSOCK(st.st_mode) &&
-			    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		if (probe >= 0)
-			close(probe);
-		if (live || !S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "control socket %s: %s", path,
-				 live ? "another daemon is listening there" : "exists and is not a socket");
-			return -1;
-		}
-		unlink(path);
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		snprintf(err, errlen, "out of memory");

@@ -181,6 +181,11 @@ int mux_ctl_open(struct mux *m, const char *path, char *err, size_t errlen);
 void mux_ctl_event(struct mux *m, void *tag, uint32_t events);
 void mux_ctl_close(struct mux *m);
 
+/* ---- unix sockets (cuse/unix_sock.c): path check, stale socket removal ---- */
+struct sockaddr_un;
+int mux_unix_prepare(const char *path, const char *what, struct sockaddr_un *sa, char *err,
+		     size_t errlen);
+
 /* ---- sysfs export (cuse/sysfs_export.c) ----------------------------------- */
 int mux_sysfs_export(const char *dir, const char *ca, int port, char *err, size_t errlen);
 

@@ -204,7 +204,6 @@ int mux_rdmacm_sock_open(struct mux *m, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char path[sizeof(sa.sun_path) + 64];
-	struct stat st;
 
 	if (m->o.rdmacm_socket)
 		snprintf(path, sizeof(path), "%s", m->o.rdmacm_socket);
@@ -213,25 +212,8 @@ int mux_rdmacm_sock_open(struct mux *m, char *err, size_t errlen)
 			 umx_umad_port_num(m->port));
 	else
 		return 0;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "rdmacm socket path too long: %s", path);
+	if (mux_unix_prepare(path, "rdmacm socket", &sa, err, errlen))
 		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		/* stale socket of a dead daemon: replace; a live one: refuse */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && S_ISSOCK(st.st_mode) &&
-			    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		if (probe >= 0)
-			close(probe);
-		if (live || !S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "rdmacm socket %s: %s", path,
-				 live ? "another daemon is listening there" : "exists and is not a socket");
-			return -1;
-		}
-		unlink(path);
-	}
 	L = calloc(1, sizeof(*L));
 	if (!L || !(L->path = strdup(path))) {
 		free(L);

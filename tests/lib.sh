@@ -26,3 +26,18 @@ t_done() { [ "$T_FAILS" = 0 ]; }
 # repository root and the build directory the Makefile used
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T_BUILD=$T_ROOT/${BUILD:-build}
+# t_ctl_stat SOCKET KEY: one value of the daemon's control-socket `stats`
+t_ctl_stat() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
+buf = b""
+while not buf.endswith(b"end\n"):
+    d = s.recv(4096)
+    if not d: break
+    buf += d
+for l in buf.decode().splitlines():
+    k, _, v = l.partition(" ")
+    if k == sys.argv[2]: print(v)
+PY
+}

@@ -19,20 +19,7 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
-stat_of() {
-	python3 - "$W/ctl" "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
-buf = b""
-while not buf.endswith(b"end\n"):
-    d = s.recv(4096)
-    if not d: break
-    buf += d
-for l in buf.decode().splitlines():
-    k, _, v = l.partition(" ")
-    if k == sys.argv[2]: print(v)
-PY
-}
+stat_of() { t_ctl_stat "$W/ctl" "$1"; }
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$dpid/status"; }
 
 "$HERE/../rxe-up.sh" --quiet >/dev/null || { t_fail "churn: rxe0 up"; exit 1; }
