@@ -62,5 +62,8 @@ kill -TERM "$dpid"
 wait "$dpid"
 t_is "fault[$tag]: SIGTERM after the fault: exit 0" "$?" 0
 dpid=""
-grep -q "ERROR: \\(Address\\|Leak\\)Sanitizer\\|runtime error" "$W/d.log" && t_fail "fault[$tag]: sanitizer report" "$(grep -m1 ERROR "$W/d.log")"
+if grep -q "ERROR: \\(Address\\|Leak\\)Sanitizer\\|runtime error" "$W/d.log"; then
+	t_fail "fault[$tag]: sanitizer report" "$(grep -m1 ERROR "$W/d.log")"
+fi
 done
+t_done
