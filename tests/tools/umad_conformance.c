@@ -297,8 +297,12 @@ static void probe_traffic(void)
 	build(buf, HDR, cid, 0x0b, UMAD_METHOD_GET, 0x1234, 10000, 1);
 	out("traffic.send.get", "%s", err_name(rc_err(write(cli, buf, HDR + 256))));
 	out("traffic.send.duplicate.tid", "%s", err_name(rc_err(write(cli, buf, HDR + 256))));
+	/* wait for POLLIN alone (POLLOUT is always ready and would end the
+	 * wait at once), then report everything that is set */
+	struct pollfd pin = { .fd = srv, .events = POLLIN };
+	poll(&pin, 1, 10000);
 	p.revents = 0;
-	poll(&p, 1, 10000);
+	poll(&p, 1, 0);
 	out("poll.with.packet", "0x%x", p.revents);
 	out("traffic.server.read.short", "%s", err_name(rc_err(read(srv, rbuf, HDR + 255))));
 	ssize_t n = read(srv, rbuf, sizeof(rbuf));
