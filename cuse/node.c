@@ -14,16 +14,10 @@
 #include <sys/ioctl.h>
 
 #include "front.h"
+#include "parked.h"
 #include "log.h"
 #include "rdmacm.h"
 
-struct mux_parked {
-	struct mux_parked *next;
-	struct mux_file *mf;
-	fuse_req_t req;
-	size_t size;
-	bool sync_intr;              /* interrupt callback ran inside registration */
-};
 
 struct mux_file {
 	int kind;                         /* MUX_KIND_UMAD_FILE (rdmacm.h) */
@@ -31,89 +25,23 @@ struct mux_file {
 	struct mux_node *node;
 	struct umx_file *f;
 	struct mux_file *next, *prev;     /* mux->files */
-	struct mux_parked *parked;        /* FIFO */
-	unsigned nparked;
+	struct mux_park_list parked;      /* blocking reads waiting (parked.c) */
 	struct fuse_pollhandle *ph;
 	struct mux_file_stats st;         /* control socket `list` */
 };
 
 static uint64_t file_seq;               /* mux_file_stats.id */
 
-static struct mux_parked *registering;  /* see park() */
 
 static struct mux_file *mf_of(struct fuse_file_info *fi)
 {
 	return (struct mux_file *)(uintptr_t)fi->fh;
 }
 
-static void unlink_parked(struct mux_parked *p)
-{
-	struct mux_file *mf = p->mf;
-	struct mux_parked **pp;
-
-	for (pp = &mf->parked; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			mf->nparked--;
-			return;
-		}
-}
-
-/* libfuse calls this when the kernel interrupts a parked read (the reader
- * got a signal).  It may also run synchronously inside
- * fuse_req_interrupt_func() when the request was already interrupted; then
- * libfuse holds the request's lock and frees nothing for us, so replying
- * here would free the request under that lock: defer to park(). */
-static void on_interrupt(fuse_req_t req, void *data)
-{
-	struct mux_parked *p = data;
-
-	if (p == registering) {
-		p->sync_intr = true;
-		return;
-	}
-	unlink_parked(p);
-	free(p);
-	fuse_reply_err(req, EINTR);
-}
-
 static void park(fuse_req_t req, struct mux_file *mf, size_t size)
 {
-	struct mux_parked *p, **pp;
-
-	/* checked before the callback is installed (libfuse would call it
-	 * synchronously under the request lock) */
-	if (fuse_req_interrupted(req)) {
-		fuse_reply_err(req, EINTR);
-		return;
-	}
-	if (mf->nparked >= MUX_PARKED_MAX) {
-		/* bounded: more blocked readers of one open file than this is
-		 * not a umad client pattern */
+	if (mux_park(&mf->parked, req, size) == -EBUSY)
 		mf->mux->parked_refused++;
-		fuse_reply_err(req, EBUSY);
-		return;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	p->mf = mf;
-	p->req = req;
-	p->size = size;
-	for (pp = &mf->parked; *pp; pp = &(*pp)->next)
-		;
-	*pp = p;
-	mf->nparked++;
-	registering = p;
-	fuse_req_interrupt_func(req, on_interrupt, p);
-	registering = NULL;
-	if (p->sync_intr) {
-		unlink_parked(p);
-		free(p);
-		fuse_reply_err(req, EINTR);
-	}
 }
 
 /* one read attempt into a fresh buffer: replies unless the queue is empty
@@ -168,12 +96,11 @@ static void on_file_readable(void *ctx, struct umx_file *f)
 		mux_rdmacm_file_readable(f);     /* a file of an rdmacm client */
 		return;
 	}
-	while (mf->parked && umx_file_readable(mf->f)) {
-		struct mux_parked *p = mf->parked;
+	while (mf->parked.head && umx_file_readable(mf->f)) {
+		struct mux_parked *p = mux_park_pop(&mf->parked);
 		fuse_req_t req = p->req;
 		size_t size = p->size;
 
-		unlink_parked(p);
 		free(p);
 		if (!try_read(req, mf, size)) {
 			/* cannot happen (readable), but never lose a request */
@@ -231,12 +158,7 @@ static void mf_free(struct mux_file *mf, int parked_errno)
 {
 	struct mux *m = mf->mux;
 
-	while (mf->parked) {
-		struct mux_parked *p = mf->parked;
-		unlink_parked(p);
-		fuse_reply_err(p->req, parked_errno);
-		free(p);
-	}
+	mux_park_fail_all(&mf->parked, parked_errno);
 	if (mf->ph)
 		fuse_pollhandle_destroy(mf->ph);
 	umx_file_release(mf->f);

@@ -21,56 +21,26 @@
 #include <string.h>
 
 #include "log.h"
+#include "parked.h"
 #include "rdmacm.h"
 
-struct rc_parked {
-	struct rc_parked *next;
-	struct rc_open *o;
-	fuse_req_t req;
-	bool sync_intr;
-};
 
 struct rc_open {
 	int kind;                    /* MUX_KIND_RDMACM_OPEN */
 	struct rc_open *next;        /* all opens (shutdown) */
 	struct mux_node *node;
 	struct rc_client *c;
-	struct rc_parked *parked;    /* FIFO */
-	unsigned nparked;
+	struct mux_park_list parked; /* blocking reads waiting (parked.c) */
 	struct fuse_pollhandle *ph;
 };
 
 static struct rc_open *opens;
-static struct rc_parked *registering;
 
 static struct rc_open *open_of(struct fuse_file_info *fi)
 {
 	return (struct rc_open *)(uintptr_t)fi->fh;
 }
 
-static void unlink_parked(struct rc_parked *p)
-{
-	for (struct rc_parked **pp = &p->o->parked; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			p->o->nparked--;
-			return;
-		}
-}
-
-/* interrupted parked read (same rules as node.c's on_interrupt) */
-static void on_interrupt(fuse_req_t req, void *data)
-{
-	struct rc_parked *p = data;
-
-	if (p == registering) {
-		p->sync_intr = true;
-		return;
-	}
-	unlink_parked(p);
-	free(p);
-	fuse_reply_err(req, EINTR);
-}
 
 static void reply_msg(fuse_req_t req, struct rc_open *o)
 {
@@ -84,10 +54,9 @@ static void reply_msg(fuse_req_t req, struct rc_open *o)
 
 static void serve(struct rc_open *o)
 {
-	while (o->parked && rc_client_pending(o->c)) {
-		struct rc_parked *p = o->parked;
+	while (o->parked.head && rc_client_pending(o->c)) {
+		struct mux_parked *p = mux_park_pop(&o->parked);
 		fuse_req_t req = p->req;
-		unlink_parked(p);
 		free(p);
 		reply_msg(req, o);
 	}
@@ -135,12 +104,7 @@ void mux_rdmacm_h_open(fuse_req_t req, struct mux_node *n, struct fuse_file_info
 
 static void open_free(struct rc_open *o, int parked_errno)
 {
-	while (o->parked) {
-		struct rc_parked *p = o->parked;
-		unlink_parked(p);
-		fuse_reply_err(p->req, parked_errno);
-		free(p);
-	}
+	mux_park_fail_all(&o->parked, parked_errno);
 	if (o->ph)
 		fuse_pollhandle_destroy(o->ph);
 	for (struct rc_open **op = &opens; *op; op = &(*op)->next)
@@ -172,7 +136,6 @@ void mux_rdmacm_nodes_shutdown(struct mux *m)
 void mux_rdmacm_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 {
 	struct rc_open *o = open_of(fi);
-	struct rc_parked *p, **pp;
 
 	if (size < RDMACM_MSG_SIZE) {
 		fuse_reply_err(req, EINVAL);
@@ -186,33 +149,7 @@ void mux_rdmacm_h_read(fuse_req_t req, size_t size, struct fuse_file_info *fi)
 		fuse_reply_err(req, EAGAIN);
 		return;
 	}
-	if (fuse_req_interrupted(req)) {
-		fuse_reply_err(req, EINTR);
-		return;
-	}
-	if (o->nparked >= MUX_PARKED_MAX) {
-		fuse_reply_err(req, EBUSY);
-		return;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	p->o = o;
-	p->req = req;
-	for (pp = &o->parked; *pp; pp = &(*pp)->next)
-		;
-	*pp = p;
-	o->nparked++;
-	registering = p;
-	fuse_req_interrupt_func(req, on_interrupt, p);
-	registering = NULL;
-	if (p->sync_intr) {
-		unlink_parked(p);
-		free(p);
-		fuse_reply_err(req, EINTR);
-	}
+	mux_park(&o->parked, req, size);
 }
 
 void mux_rdmacm_h_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
