@@ -189,9 +189,10 @@ uint32_t umx_real_send_id(struct umx_router *r, struct umx_vagent *va, const uin
 /* transactions (core/tid_table.c) */
 int umx_tid_init(struct umx_tid_table *t, uint32_t size);
 void umx_tid_fini(struct umx_tid_table *t);
-/* 0 and *wire_lo set, or -EINVAL (duplicate outstanding TID), -ENOMEM (full) */
-int umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t client_lo,
-		  uint8_t mgmt_class, uint32_t *wire_lo);
+/* the new entry (*wire_lo set), or NULL with *err -EINVAL (duplicate
+ * outstanding TID) or -ENOMEM (table full) */
+struct umx_tid_entry *umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t client_lo,
+				    uint8_t mgmt_class, uint32_t *wire_lo, int *err);
 uint32_t umx_tid_untracked(struct umx_tid_table *t);
 struct umx_tid_entry *umx_tid_lookup(struct umx_tid_table *t, uint32_t wire_lo, uint8_t mgmt_class);
 void umx_tid_free(struct umx_tid_table *t, struct umx_tid_entry *e);

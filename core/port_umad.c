@@ -95,16 +95,8 @@ static const struct umx_port_ops umad_ops = { umad_reg, umad_unreg, umad_write }
 
 static void push(struct umx_umad_port *p, const void *buf, size_t len)
 {
-	struct rx_item *it;
+	struct rx_item *it = malloc(sizeof(*it) + len);
 
-	pthread_mutex_lock(&p->lock);
-	if (p->queued >= READER_QUEUE_MAX && len) {
-		pthread_mutex_unlock(&p->lock);
-		atomic_fetch_add(&p->drops, 1);
-		return;
-	}
-	pthread_mutex_unlock(&p->lock);
-	it = malloc(sizeof(*it) + len);
 	if (!it) {
 		atomic_fetch_add(&p->drops, 1);
 		return;
@@ -114,6 +106,12 @@ static void push(struct umx_umad_port *p, const void *buf, size_t len)
 	if (len)
 		memcpy(it->buf, buf, len);
 	pthread_mutex_lock(&p->lock);
+	if (p->queued >= READER_QUEUE_MAX && len) {   /* the port-down marker always fits */
+		pthread_mutex_unlock(&p->lock);
+		free(it);
+		atomic_fetch_add(&p->drops, 1);
+		return;
+	}
 	bool was_empty = !p->head;
 	if (p->tail)
 		p->tail->next = it;

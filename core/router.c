@@ -241,12 +241,12 @@ ssize_t umx_router_send(struct umx_router *r, struct umx_vagent *va,
 				ret = -ENOMEM;
 				goto out;
 			}
-			ret = umx_tid_alloc(&r->tids, va, (uint32_t)tid, mad[1], &lo);
-			if (ret == -ENOMEM)
-				umx_count(r, n, UMX_C_TX_TID_FULL);
-			if (ret)
+			tracked = umx_tid_alloc(&r->tids, va, (uint32_t)tid, mad[1], &lo, &ret);
+			if (!tracked) {
+				if (ret == -ENOMEM)
+					umx_count(r, n, UMX_C_TX_TID_FULL);
 				goto out;
-			tracked = umx_tid_lookup(&r->tids, lo, mad[1]);
+			}
 		} else {
 			lo = umx_tid_untracked(&r->tids);
 		}
@@ -287,6 +287,29 @@ static void deliver(struct umx_router *r, struct umx_vagent *va, const struct ib
 	umx_file_enqueue(va->file, p);
 }
 
+/* CM: steered by bound GID / communication id, which cm.c rewrites in the
+ * client's packet itself (its data is the working copy) */
+static void deliver_cm(struct umx_router *r, const struct ib_user_mad_hdr *hdr, const uint8_t *mad,
+		       size_t madlen)
+{
+	struct umx_packet *p = umx_packet_new(madlen);
+
+	if (!p) {
+		r->ctr[UMX_C_RX_QUEUE_FULL]++;
+		return;
+	}
+	memcpy(p->data, mad, madlen);
+	struct umx_vagent *va = umx_cm_incoming(r, hdr, p->data, madlen);
+	if (!va || !umx_policy_recv(va->file->node, hdr)) {
+		free(p);
+		return;
+	}
+	p->hdr = *hdr;
+	p->recv = true;
+	p->agent = va;
+	umx_file_enqueue(va->file, p);
+}
+
 void umx_router_input(struct umx_router *r, const void *umad, size_t len)
 {
 	const struct ib_user_mad_hdr *hdr = umad;
@@ -319,22 +342,11 @@ void umx_router_input(struct umx_router *r, const void *umad, size_t len)
 		deliver(r, va, hdr, mad, madlen, !hdr->status, &tid);
 		return;
 	}
-	struct umx_vagent *va;
 	if (umx_cm_is_shared_class(mad[1])) {
-		/* steered by bound GID / communication id; ids are rewritten in a copy */
-		uint8_t *copy = malloc(madlen);
-		if (!copy) {
-			r->ctr[UMX_C_RX_QUEUE_FULL]++;
-			return;
-		}
-		memcpy(copy, mad, madlen);
-		va = umx_cm_incoming(r, hdr, copy, madlen);
-		if (va && umx_policy_recv(va->file->node, hdr))
-			deliver(r, va, hdr, copy, madlen, true, NULL);
-		free(copy);
+		deliver_cm(r, hdr, mad, madlen);
 		return;
 	}
-	va = umx_real_owner(r, mad, madlen);
+	struct umx_vagent *va = umx_real_owner(r, mad, madlen);
 	if (!va) {
 		r->ctr[UMX_C_RX_NO_OWNER]++;
 		return;

@@ -56,18 +56,22 @@ static uint32_t dup_hash(const struct umx_tid_table *t, const struct umx_vagent 
 	return (uint32_t)(h >> 40) & (t->size - 1);
 }
 
-int umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t client_lo,
-		  uint8_t mgmt_class, uint32_t *wire_lo)
+struct umx_tid_entry *umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t client_lo,
+				    uint8_t mgmt_class, uint32_t *wire_lo, int *err)
 {
 	uint32_t b = dup_hash(t, va, client_lo, mgmt_class);
 
 	for (uint32_t i = t->dup_head[b]; i; i = t->e[i - 1].dup_next) {
 		struct umx_tid_entry *d = &t->e[i - 1];
-		if (d->agent == va && d->client_lo == client_lo && d->mgmt_class == mgmt_class)
-			return -EINVAL;
+		if (d->agent == va && d->client_lo == client_lo && d->mgmt_class == mgmt_class) {
+			*err = -EINVAL;
+			return NULL;
+		}
 	}
-	if (t->free_head >= t->size)
-		return -ENOMEM;
+	if (t->free_head >= t->size) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	uint32_t idx = t->free_head;
 	struct umx_tid_entry *e = &t->e[idx];
 	t->free_head = e->next_free;
@@ -81,7 +85,7 @@ int umx_tid_alloc(struct umx_tid_table *t, struct umx_vagent *va, uint32_t clien
 	va->outstanding++;
 	va->file->outstanding++;
 	*wire_lo = TRACKED | (uint32_t)(e->gen & GEN_MASK) << 16 | idx;
-	return 0;
+	return e;
 }
 
 uint32_t umx_tid_untracked(struct umx_tid_table *t)
