@@ -26,6 +26,20 @@ t_done() { [ "$T_FAILS" = 0 ]; }
 # repository root and the build directory the Makefile used
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T_BUILD=$T_ROOT/${BUILD:-build}
+# rxe_roce_gid [DEV]: "GID INDEX" of DEV's (default rxe0) port 1 first non-zero
+# RoCE v2 GID (builtins only: sysfs reads are slow under TCG); empty if none
+rxe_roce_gid() {
+	local d=/sys/class/infiniband/${1:-rxe0}/ports/1 g i t v
+	for g in "$d"/gids/*; do
+		i=${g##*/}
+		read -r t <"$d/gid_attrs/types/$i" 2>/dev/null || continue
+		[ "$t" = "RoCE v2" ] || continue
+		read -r v <"$g" || continue
+		[ "$v" = 0000:0000:0000:0000:0000:0000:0000:0000 ] && continue
+		echo "$v $i"
+		return 0
+	done
+}
 # t_ctl_stat SOCKET KEY: one value of the daemon's control-socket `stats`
 t_ctl_stat() {
 	python3 - "$1" "$2" <<'PY'

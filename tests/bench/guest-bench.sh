@@ -33,17 +33,10 @@ cleanup() {
 trap cleanup EXIT
 say() { echo "# vm: $*"; }
 
+. "$ROOT/tests/lib.sh"
 "$ROOT/tests/vm/rxe-up.sh" --quiet || { echo "BENCH_ERROR rxe0 did not come up"; exit 1; }
 [ -c /dev/cuse ] || { echo "BENCH_ERROR no /dev/cuse in the guest"; exit 1; }
-GID="" GIDX=""
-for g in /sys/class/infiniband/rxe0/ports/1/gids/*; do
-	i=${g##*/}
-	[ "$(cat /sys/class/infiniband/rxe0/ports/1/gid_attrs/types/$i 2>/dev/null)" = "RoCE v2" ] || continue
-	v=$(cat "$g")
-	[ "$v" = 0000:0000:0000:0000:0000:0000:0000:0000 ] && continue
-	GID=$v GIDX=$i
-	break
-done
+read -r GID GIDX <<<"$(rxe_roce_gid rxe0)"
 [ -n "$GID" ] || { echo "BENCH_ERROR rxe0 has no RoCE v2 GID"; exit 1; }
 say "kernel $(uname -r), $(nproc) vCPUs (TCG), rxe0 GID $GID index $GIDX"
 

@@ -31,15 +31,7 @@ ms() { date +%s%3N; }
 "$HERE/../rxe-up.sh" --quiet || { t_fail "rxe0 up"; exit 1; }
 [ -c /dev/cuse ] || { t_fail "CUSE available (/dev/cuse)"; exit 1; }
 # rxe0's RoCE v2 GID (loopback target for every request)
-GID="" GIDX=""
-for g in /sys/class/infiniband/rxe0/ports/1/gids/*; do
-	i=${g##*/}
-	[ "$(cat /sys/class/infiniband/rxe0/ports/1/gid_attrs/types/$i 2>/dev/null)" = "RoCE v2" ] || continue
-	v=$(cat "$g")
-	[ "$v" = 0000:0000:0000:0000:0000:0000:0000:0000 ] && continue
-	GID=$v GIDX=$i
-	break
-done
+read -r GID GIDX <<<"$(rxe_roce_gid rxe0)"
 t_grep "rxe0 has a RoCE v2 GID" '^[0-9a-f:]+ [0-9]+$' "$GID $GIDX"
 
 # ---- conformance: the kernel's umad0 first (nothing else holds it yet)

@@ -37,15 +37,7 @@ settle() { udevadm settle --timeout=20; }
 
 "$HERE/../rxe-up.sh" --quiet || { t_fail "rxe0 up"; exit 1; }
 [ -c /dev/cuse ] || { t_fail "CUSE available (/dev/cuse)"; exit 1; }
-GID="" GIDX=""
-for g in /sys/class/infiniband/rxe0/ports/1/gids/*; do
-	i=${g##*/}
-	[ "$(cat /sys/class/infiniband/rxe0/ports/1/gid_attrs/types/$i 2>/dev/null)" = "RoCE v2" ] || continue
-	v=$(cat "$g")
-	[ "$v" = 0000:0000:0000:0000:0000:0000:0000:0000 ] && continue
-	GID=$v GIDX=$i
-	break
-done
+read -r GID GIDX <<<"$(rxe_roce_gid rxe0)"
 umad=$(cd /sys/class/infiniband_mad && for u in umad*; do [ "$(cat $u/ibdev)" = rxe0 ] && echo $u && break; done)
 t_grep "rxe0 port 1 has a umad device and a RoCE v2 GID" '^umad[0-9]+ [0-9a-f:]+ [0-9]+$' "$umad $GID $GIDX"
 t_grep "/proc/devices names the umad major infiniband_mad (the unit's DeviceAllow=char-infiniband_mad)" \
