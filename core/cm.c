@@ -12,7 +12,8 @@
  *    client's own id written back; a REQ or SIDR_REQ goes to the node whose
  *    bound GID it targets (the GRH's destination, which the kernel reports
  *    as hdr.gid_index, or the REQ's primary remote port GID without GRH);
- *  - entries die after DREQ/DREP/REJ plus a grace period, or with the file.
+ *  - entries die a grace period after DREP/REJ (at most ~64 s after a DREQ
+ *    that gets no DREP), or with the file.
  * Unroutable messages are dropped and counted (rx_drop_cm_unroutable).
  */
 #include <errno.h>
@@ -143,9 +144,28 @@ static void free_entry(struct umx_cm *cm, struct umx_cm_entry *e)
 	cm->used--;
 }
 
-static bool ends_connection(uint16_t attr)
+/*
+ * How long a connection's ids stay mapped once it is being torn down: a
+ * DREP or REJ ends it (then the grace period, for retransmissions); a DREQ
+ * only starts the wait for the DREP, which the kernel's ib_cm retries for
+ * up to max_cm_retries (15 for rdma_cm) x the response timeout (4.3 s for
+ * rdma_cm's default 20): about 64 s, after which the connection is gone
+ * whether or not a DREP came.
+ */
+#define DREQ_WAIT_NS (64ull * 1000000000ull)
+
+static void teardown_step(struct umx_router *r, struct umx_cm_entry *e, uint16_t attr)
 {
-	return attr == UMAD_CM_ATTR_DREQ || attr == UMAD_CM_ATTR_DREP || attr == UMAD_CM_ATTR_REJ;
+	uint64_t t;
+
+	if (attr == UMAD_CM_ATTR_DREP || attr == UMAD_CM_ATTR_REJ)
+		t = r->now_ns() + r->cm.grace_ns;
+	else if (attr == UMAD_CM_ATTR_DREQ)
+		t = r->now_ns() + DREQ_WAIT_NS + r->cm.grace_ns;
+	else
+		return;
+	if (!e->expire_ns || t < e->expire_ns)
+		e->expire_ns = t;
 }
 
 /*
@@ -174,8 +194,7 @@ int umx_cm_outgoing(struct umx_router *r, struct umx_vagent *va, uint8_t *mad, s
 		}
 	}
 	put32(mad + LOCAL_ID, e->router_id);
-	if (ends_connection(attr) && !e->expire_ns)
-		e->expire_ns = r->now_ns() + cm->grace_ns;
+	teardown_step(r, e, attr);
 	return 0;
 }
 
@@ -239,8 +258,7 @@ struct umx_vagent *umx_cm_incoming(struct umx_router *r, const struct ib_user_ma
 		if (e) {
 			put32(mad + off, e->client_id);
 			va = e->agent;
-			if ((ends_connection(attr) || sidr) && !e->expire_ns)
-				e->expire_ns = r->now_ns() + cm->grace_ns;
+			teardown_step(r, e, sidr ? UMAD_CM_ATTR_REJ : attr);   /* a SIDR_REP ends it */
 		}
 	}
 	if (!va)

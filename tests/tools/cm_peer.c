@@ -18,6 +18,14 @@
 
 #define MAXC 16
 
+static void send_or_say(int fd, uint32_t agent, const uint8_t *dgid, int gidx, const uint8_t *mad,
+			const char *what)
+{
+	int r = cm_umad_send(fd, agent, dgid, gidx, mad);
+	if (r)
+		printf("peer: sending %s failed: %s\n", what, strerror(-r));
+}
+
 struct conn_st {
 	uint32_t remote;              /* the client's comm id as we see it (router id) */
 	uint32_t local;
@@ -58,7 +66,7 @@ int main(int argc, char **argv)
 			active = true;
 			for (unsigned i = 0; i < ntarget; i++) {
 				cm_build(mad, A_REQ, 0x6000 + i, 0, 0xabc00000ull + i, NULL, tg[i]);
-				cm_umad_send(fd, agent, tg[i], gidx, mad);
+				send_or_say(fd, agent, tg[i], gidx, mad, "REQ");
 				printf("peer: REQ local 0x%x to %s\n", 0x6000 + i, gstr(tg[i], s));
 			}
 			if (!ntarget)
@@ -71,7 +79,7 @@ int main(int argc, char **argv)
 			c[n] = (struct conn_st){ .remote = m.local, .local = 0x5000 + n, .tid = m.tid };
 			memcpy(c[n].gid, m.src_gid, 16);
 			cm_build(mad, A_REP, c[n].local, m.local, m.tid, NULL, NULL);
-			cm_umad_send(fd, agent, m.src_gid, gidx, mad);
+			send_or_say(fd, agent, m.src_gid, gidx, mad, "REP");
 			printf("peer: REQ from %s comm 0x%x tid 0x%016llx -> REP local 0x%x\n", gstr(m.src_gid, s),
 			       m.local, (unsigned long long)m.tid, c[n].local);
 			n++;
@@ -92,7 +100,7 @@ int main(int argc, char **argv)
 				printf("peer: RTU comm 0x%x -> connection 0x%x established\n", m.local, c[i].local);
 			} else {
 				cm_build(mad, A_DREP, c[i].local, c[i].remote, m.tid, NULL, NULL);
-				cm_umad_send(fd, agent, c[i].gid, gidx, mad);
+				send_or_say(fd, agent, c[i].gid, gidx, mad, "DREP");
 				c[i].drep_sent = true;
 				done++;
 				printf("peer: DREQ comm 0x%x tid 0x%016llx -> DREP\n", m.local, (unsigned long long)m.tid);
@@ -105,10 +113,14 @@ int main(int argc, char **argv)
 			if (rep_seen[i])
 				continue;
 			rep_seen[i] = true;
+			/* the DREQ's TID must not be another connection's RTU TID:
+			 * the kernel refuses (EINVAL) a send whose TID and class
+			 * equal those of a send still in flight (user_mad.c
+			 * is_duplicate()) */
 			cm_build(mad, A_RTU, m.remote, m.local, m.tid, NULL, NULL);
-			cm_umad_send(fd, agent, m.src_gid, gidx, mad);
-			cm_build(mad, A_DREQ, m.remote, m.local, m.tid + 1, NULL, NULL);
-			cm_umad_send(fd, agent, m.src_gid, gidx, mad);
+			send_or_say(fd, agent, m.src_gid, gidx, mad, "RTU");
+			cm_build(mad, A_DREQ, m.remote, m.local, 0xd0e00000ull + i, NULL, NULL);
+			send_or_say(fd, agent, m.src_gid, gidx, mad, "DREQ");
 			continue;
 		}
 		if (m.attr == A_DREP && active && m.remote >= 0x6000 && m.remote < 0x6000 + ntarget) {

@@ -164,19 +164,33 @@ static void teardown_and_grace(void **state)
 	cm_wire(x, UMAD_CM_ATTR_REP, 0x44, wa, 1);
 	assert_int_equal(cm_send(t.a, t.ia, UMAD_CM_ATTR_RTU, 0x33, 0x44, 1), HDR_NEW + 256);
 	assert_int_equal(cm_send(t.a, t.ia, UMAD_CM_ATTR_DREQ, 0x33, 0x44, 1), HDR_NEW + 256);
-	now += 1000000000ull;
+	/* a DREQ only starts the wait for the DREP: a slow DREP (longer than
+	 * the grace period) still finds the connection */
+	now += 6000000000ull;
 	umx_router_tick(x->r);
 	assert_int_equal(stats(x).cm_ids, 1);
-	/* the DREP still arrives within the grace period */
 	cm_wire(x, UMAD_CM_ATTR_DREP, 0x44, wa, 1);
 	assert_int_equal(cm_read(t.a, &l, &rm), 0);   /* REP */
 	assert_int_equal(cm_read(t.a, &l, &rm), 0);   /* DREP */
 	assert_int_equal(rm, 0x33);
+	/* the DREP ended it: the grace period (5 s) counts from there */
 	now += 4000000000ull;
+	umx_router_tick(x->r);
+	assert_int_equal(stats(x).cm_ids, 1);
+	now += 1000000000ull;
 	umx_router_tick(x->r);
 	assert_int_equal(stats(x).cm_ids, 0);
 	cm_wire(x, UMAD_CM_ATTR_DREP, 0x44, wa, 1);
 	assert_int_equal(cm_read(t.a, &l, &rm), -EAGAIN);
+	/* a DREQ that never gets a DREP: gone after ib_cm's retries (~64 s) + grace */
+	assert_int_equal(cm_send(t.a, t.ia, UMAD_CM_ATTR_REQ, 0x35, 0, 1), HDR_NEW + 256);
+	assert_int_equal(cm_send(t.a, t.ia, UMAD_CM_ATTR_DREQ, 0x35, 0x45, 1), HDR_NEW + 256);
+	now += 60000000000ull;
+	umx_router_tick(x->r);
+	assert_int_equal(stats(x).cm_ids, 1);
+	now += 10000000000ull;
+	umx_router_tick(x->r);
+	assert_int_equal(stats(x).cm_ids, 0);
 	umx_node_free(t.na);
 	umx_node_free(t.nb);
 	fx_free(x);
