@@ -128,6 +128,11 @@ uint64_t umx_router_counter(const struct umx_router *r, enum umx_counter c)
 	return c < UMX_C_COUNT ? r->ctr[c] : 0;
 }
 
+const struct umx_limits *umx_router_limits(const struct umx_router *r)
+{
+	return &r->lim;
+}
+
 void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st)
 {
 	st->files = r->nfiles;

@@ -11,10 +11,13 @@
  *                umx_counter_name() (rx_packets ...), files vagents
  *                real_agents tids_in_use queued_packets cm_ids
  *                (umx_router_stats), reader_drops (the port's reader thread),
- *                nodes (in use), open_files, parked_refused (front end)
+ *                rdmacm_* (struct rc_stats: rdmacm-mux clients, GIDs, CM
+ *                peers, readdressed / unroutable MADs, unanswered requests,
+ *                drops), nodes (in use), open_files, parked_refused
  *   list         per node:
  *                  node N name NAME path PATH up yes|no files F privileged
  *                       yes|no classes all|none|0xCC,.. protocol umad|rdmacm
+ *                       (rdmacm: then answers none|all)
  *                  counters N <every umx_counter_name> <value> ...   (the
  *                       node's traffic, drops and refusals by reason)
  *                per open file of the node:
@@ -49,6 +52,7 @@
 
 #include "front.h"
 #include "log.h"
+#include "rdmacm.h"
 
 #define CTL_CLIENTS 8
 #define CTL_LINE_MAX 256
@@ -194,7 +198,10 @@ static void do_list(struct mux *m, struct ctl_client *cl)
 			if (!any)
 				out(cl, "none");
 		}
-		out(cl, " protocol %s\n", m->o.node[i].protocol == MUX_PROTO_RDMACM ? "rdmacm" : "umad");
+		if (m->o.node[i].protocol == MUX_PROTO_RDMACM)
+			out(cl, " protocol rdmacm answers %s\n", m->o.node[i].rdmacm_answers ? "all" : "none");
+		else
+			out(cl, " protocol umad\n");
 		out(cl, "counters %u", i);
 		for (int c = 0; c < UMX_C_COUNT; c++)
 			out(cl, " %s %llu", umx_counter_name((enum umx_counter)c),
@@ -302,6 +309,17 @@ static void do_command(struct mux *m, struct ctl_client *cl, const char *line)
 		    st.files, st.vagents, st.real_agents, st.tids_in_use, st.queued_packets);
 		out(cl, "cm_ids %u\n", st.cm_ids);
 		out(cl, "reader_drops %llu\n", (unsigned long long)umx_umad_port_reader_drops(m->port));
+		struct rc_stats rs;
+		rc_stats_get(&rs);
+		out(cl, "rdmacm_clients %u\nrdmacm_gids %u\nrdmacm_peers %u\n", rs.clients, rs.gids,
+		    rs.peers);
+		out(cl, "rdmacm_tx_readdressed %llu\nrdmacm_tx_unroutable %llu\n"
+		    "rdmacm_peers_evicted %llu\nrdmacm_answers_suppressed %llu\n"
+		    "rdmacm_errors_unanswered %llu\nrdmacm_queue_drops %llu\nrdmacm_rx_too_big %llu\n",
+		    (unsigned long long)rs.tx_readdressed, (unsigned long long)rs.tx_unroutable,
+		    (unsigned long long)rs.peers_evicted, (unsigned long long)rs.answers_suppressed,
+		    (unsigned long long)rs.errors_unanswered, (unsigned long long)rs.queue_drops,
+		    (unsigned long long)rs.rx_too_big);
 		unsigned live = 0;
 		for (unsigned i = 0; i < m->o.nodes; i++)
 			live += m->node[i].core != NULL;

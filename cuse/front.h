@@ -27,6 +27,8 @@ enum mux_proto { MUX_PROTO_UMAD, MUX_PROTO_RDMACM };
 struct mux_node_conf {
 	struct umx_node_policy pol;
 	enum mux_proto protocol;
+	bool rdmacm_answers;         /* rdmacm mode: answer requests (`answers all`); off by
+				      * default: QEMU's pipe chardev cannot read answers */
 };
 
 struct mux_opts {

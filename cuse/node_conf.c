@@ -11,6 +11,8 @@
  *             pkeys I[,I...]        P_Key indexes it may use
  *             rate N / burst N      MADs per second / bucket depth
  *             protocol umad|rdmacm  what the node speaks (rdmacm: QEMU pvrdma)
+ *             answers none|all  rdmacm mode: whether requests get a RESP
+ *                               (none, the default, for QEMU's pipe chardev)
  * limits:     recv-queue-max outstanding-max transactions-max files-max
  *             cm-ids-max cm-grace-ms
  */
@@ -92,6 +94,13 @@ int mux_node_conf_set(struct mux_opts *o, unsigned idx, const char *key, const c
 			c->protocol = MUX_PROTO_UMAD;
 		else if (!strcmp(val, "rdmacm"))
 			c->protocol = MUX_PROTO_RDMACM;
+		else
+			goto bad;
+	} else if (!strcmp(key, "answers")) {
+		if (!strcmp(val, "none"))
+			c->rdmacm_answers = false;
+		else if (!strcmp(val, "all"))
+			c->rdmacm_answers = true;
 		else
 			goto bad;
 	} else {

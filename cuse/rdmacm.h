@@ -32,8 +32,10 @@ struct rc_client;
 /* c has messages to read (called from the core's event: do not free c) */
 typedef void (*rc_readable_fn)(struct rc_client *c, void *owner);
 
+/* answers false: requests get no RESP (a node for QEMU's pipe chardev,
+ * which would take the answer to a MAD send for an incoming MAD) */
 struct rc_client *rc_client_new(struct mux *m, const char *name, const struct umx_node_policy *base,
-				rc_readable_fn readable, void *owner);
+				bool answers, rc_readable_fn readable, void *owner);
 /* unregisters every GID (their files and nodes go) and drops queued messages */
 void rc_client_free(struct rc_client *c);
 /* one request of RDMACM_MSG_SIZE bytes: 0 (an answer is queued), or
@@ -42,6 +44,19 @@ int rc_client_request(struct rc_client *c, const void *msg);
 bool rc_client_pending(const struct rc_client *c);
 /* the next message (RDMACM_MSG_SIZE bytes) into buf; false when none */
 bool rc_client_pop(struct rc_client *c, void *buf);
+
+/* every client of the process (control `stats`) */
+struct rc_stats {
+	unsigned clients, gids, peers;       /* now: clients, registered GIDs, known CM peers */
+	uint64_t tx_readdressed;             /* MADs sent to the sender's own GID, sent to the peer */
+	uint64_t tx_unroutable;              /* ... with no peer known: refused (-EHOSTUNREACH) */
+	uint64_t peers_evicted;              /* live peer entries evicted from a full table */
+	uint64_t answers_suppressed;         /* requests not answered (answers none) */
+	uint64_t errors_unanswered;          /* ... of which failed (logged) */
+	uint64_t queue_drops;                /* messages dropped: a client's queue was full */
+	uint64_t rx_too_big;                 /* incoming MADs over 256 bytes: dropped */
+};
+void rc_stats_get(struct rc_stats *st);
 
 /* node.c hook: a packet was queued on a file of an rdmacm client */
 void mux_rdmacm_file_readable(struct umx_file *f);

@@ -11,21 +11,28 @@
  *              -errno  the core refused the CM agent (e.g. -EMFILE: files-max)
  *   UNREG  OK; ENOTFOUND  nobody has the GID; EACCES  another client has it
  *   MAD    OK; ENOTFOUND  hdr.sgid is not registered by this client
+ *              -EHOSTUNREACH  addressed to the client's own GID (pvrdma) and
+ *                      no peer known for it (rdmacm_peers.h)
  *              EINVAL  umad_len outside 24..256, not a CM MAD, or the core's EINVAL
  *              EACCES  node policy (EPERM); other -errno as the core answered
  *              (rdmacm-mux put umad_send()'s negative return there)
  *   other op codes: EINVAL (as rdmacm-mux)
+ * A client with answers off (node setting `answers none`) gets no RESP at
+ * all; its failures are logged and counted instead.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "rdmacm.h"
+#include "rdmacm_peers.h"
 
 struct rc_gid {
 	int kind;                    /* MUX_KIND_RDMACM_GID */
@@ -36,6 +43,7 @@ struct rc_gid {
 	struct umx_node *node;       /* private node bound to the GID */
 	struct umx_file *file;
 	uint32_t agent_id;
+	struct rc_peers *peers;      /* where its connections' peers are */
 };
 
 struct rc_msg {
@@ -51,13 +59,21 @@ struct rc_client {
 	struct rc_gid *gids;
 	struct rc_msg *qhead, *qtail, *resp_tail;  /* answers first, then MADs */
 	unsigned qlen;
-	uint64_t dropped;
+	bool answers;                /* false: requests are not answered (QEMU's pipe chardev) */
 	rc_readable_fn readable;
 	void *owner;
 };
 
 static struct rc_client *clients;
 static unsigned next_node_index = 0x10000;   /* private nodes: above every real node */
+static struct rc_stats stats;                /* every client of this process */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- the real port's GID table ------------------------------------------- */
 
@@ -123,9 +139,9 @@ static void enqueue(struct rc_client *c, const rdmacm_msg *m, bool answer)
 	struct rc_msg *q;
 
 	if (c->qlen >= RC_QUEUE_MAX || !(q = malloc(sizeof(*q)))) {
-		c->dropped++;
-		log_debug("%s: queue full, message dropped (%llu so far)", c->name,
-			  (unsigned long long)c->dropped);
+		stats.queue_drops++;
+		log_debug("%s: queue full, message dropped (%llu so far, all clients)", c->name,
+			  (unsigned long long)stats.queue_drops);
 		return;
 	}
 	rdmacm_encode(m, q->b);
@@ -208,6 +224,10 @@ static void gid_free(struct rc_gid *g)
 		umx_file_release(g->file);
 	if (g->node)
 		umx_node_free(g->node);
+	if (g->peers) {
+		stats.peers_evicted += rc_peers_evicted(g->peers);
+		rc_peers_free(g->peers);
+	}
 	free(g);
 }
 
@@ -241,9 +261,11 @@ static int32_t do_reg(struct rc_client *c, const uint8_t gid[16])
 	pol.gid_index = index;
 	pol.has_gid = true;
 	memcpy(pol.gid, gid, 16);
-	g->node = umx_node_new(m->router, next_node_index++, &pol);
+	g->peers = rc_peers_new(umx_router_limits(m->router)->cm_ids_max,
+				(uint64_t)umx_router_limits(m->router)->cm_grace_ms * 1000000ull);
+	g->node = g->peers ? umx_node_new(m->router, next_node_index++, &pol) : NULL;
 	if (!g->node) {
-		free(g);
+		gid_free(g);
 		return -ENOMEM;
 	}
 	g->file = umx_file_open(g->node, g);
@@ -299,6 +321,18 @@ static int32_t do_mad(struct rc_client *c, const rdmacm_msg *msg)
 	if (!g)
 		return RDMACM_ERR_ENOTFOUND;
 	size_t len = rdmacm_make_send(msg, g->agent_id, g->index, buf);
+	const size_t hs = sizeof(struct ib_user_mad_hdr);
+	int route = rc_peers_route(g->peers, g->gid, (struct ib_user_mad_hdr *)buf, buf + hs,
+				   len - hs, now_ns());
+	if (route < 0) {
+		stats.tx_unroutable++;
+		log_warn("%s: CM %s (comm id 0x%08x) addressed to the sender's own GID and no "
+			 "peer known for it: not sent", c->name, rdmacm_cm_attr_name(buf + hs),
+			 be32toh(*(const uint32_t *)(buf + hs + 24)));
+		return route;
+	}
+	if (route == RC_ROUTE_READDRESSED)
+		stats.tx_readdressed++;
 	ssize_t n = umx_file_write(g->file, buf, len);
 	if (n < 0)
 		log_debug("%s: MAD send refused: %s", c->name, strerror((int)-n));
@@ -329,6 +363,16 @@ int rc_client_request(struct rc_client *c, const void *buf)
 		else
 			rc = do_mad(c, &msg);
 	}
+	if (!c->answers) {
+		/* QEMU reads a pipe chardev's answer as an incoming MAD: never send one */
+		stats.answers_suppressed++;
+		if (rc != RDMACM_ERR_OK) {
+			stats.errors_unanswered++;
+			log_warn("%s: %s failed with err_code %d (not answered: answers none)", c->name,
+				 rdmacm_op_name(msg.hdr.op_code), (int)rc);
+		}
+		return 0;
+	}
 	msg.hdr.msg_type = RDMACM_MSG_RESP;
 	msg.hdr.err_code = (uint32_t)rc;
 	enqueue(c, &msg, true);
@@ -354,9 +398,11 @@ void mux_rdmacm_file_readable(struct umx_file *f)
 			break;
 		}
 		if (rdmacm_make_mad_msg(&msg, g->gid, buf, (size_t)n) != 0) {
-			c->dropped++;
+			stats.rx_too_big++;
+			log_debug("%s: a MAD of %zd bytes does not fit a message: dropped", c->name, n);
 			continue;
 		}
+		rc_peers_learn(g->peers, &msg.umad_hdr, msg.mad, (size_t)msg.umad_len, now_ns());
 		enqueue(c, &msg, false);
 		any = true;
 	}
@@ -367,7 +413,7 @@ void mux_rdmacm_file_readable(struct umx_file *f)
 /* ---- clients ---------------------------------------------------------- */
 
 struct rc_client *rc_client_new(struct mux *m, const char *name, const struct umx_node_policy *base,
-				rc_readable_fn readable, void *owner)
+				bool answers, rc_readable_fn readable, void *owner)
 {
 	struct rc_client *c = calloc(1, sizeof(*c));
 
@@ -376,6 +422,7 @@ struct rc_client *rc_client_new(struct mux *m, const char *name, const struct um
 	c->m = m;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->base = *base;
+	c->answers = answers;
 	c->readable = readable;
 	c->owner = owner;
 	c->next = clients;
@@ -400,4 +447,18 @@ void rc_client_free(struct rc_client *c)
 	while (rc_client_pop(c, b))
 		;
 	free(c);
+}
+
+void rc_stats_get(struct rc_stats *st)
+{
+	*st = stats;
+	st->clients = st->gids = st->peers = 0;
+	for (struct rc_client *c = clients; c; c = c->next) {
+		st->clients++;
+		for (struct rc_gid *g = c->gids; g; g = g->next) {
+			st->gids++;
+			st->peers += rc_peers_live(g->peers, now_ns());
+			st->peers_evicted += rc_peers_evicted(g->peers);
+		}
+	}
 }

@@ -6,8 +6,13 @@
  * `-chardev pipe,path=/dev/umad-mux-N` opens (read-write, the path itself).
  *
  *   write()  exactly one message (RDMACM_MSG_SIZE = 360 bytes): other sizes
- *            and messages that are not requests fail with EINVAL; a request
- *            is answered by a RESP message to read
+ *            and messages that are not requests fail with EINVAL; with
+ *            `answers all` a request is answered by a RESP message to read.
+ *            By default (`answers none`) nothing answers it: QEMU cannot
+ *            read a pipe chardev synchronously (qemu_chr_fe_read_all() needs
+ *            chr_sync_read, which only the socket chardev has), and its
+ *            asynchronous reader, rdmacm_mux_read(), would take the RESP of
+ *            a MAD send for a received MAD and hand it to the guest
  *   read()   one whole message per read; a buffer smaller than a message is
  *            EINVAL; nothing to read: EAGAIN (O_NONBLOCK) or the read blocks
  *   poll()   POLLOUT always, POLLIN when a message waits
@@ -85,7 +90,8 @@ void mux_rdmacm_h_open(fuse_req_t req, struct mux_node *n, struct fuse_file_info
 	snprintf(name, sizeof(name), "%s (rdmacm)", n->name);
 	o->kind = MUX_KIND_RDMACM_OPEN;
 	o->node = n;
-	o->c = rc_client_new(n->mux, name, umx_node_policy(n->core), on_readable, o);
+	o->c = rc_client_new(n->mux, name, umx_node_policy(n->core),
+			     n->mux->o.node[n->index].rdmacm_answers, on_readable, o);
 	if (!o->c) {
 		free(o);
 		fuse_reply_err(req, ENOMEM);

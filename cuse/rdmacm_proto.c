@@ -46,6 +46,14 @@ const char *rdmacm_op_name(uint32_t op)
 	}
 }
 
+const char *rdmacm_cm_attr_name(const uint8_t *mad)
+{
+	static const char *const names[] = { "REQ", "MRA", "REJ", "REP", "RTU", "DREQ", "DREP",
+					     "SIDR_REQ", "SIDR_REP", "LAP", "APR" };
+	unsigned attr = (unsigned)(mad[16] << 8 | mad[17]);
+	return attr >= 0x10 && attr <= 0x1a ? names[attr - 0x10] : "message";
+}
+
 enum rdmacm_check rdmacm_check_request(const rdmacm_msg *m, enum rdmacm_err *err)
 {
 	*err = RDMACM_ERR_OK;

@@ -150,5 +150,7 @@ size_t rdmacm_make_send(const rdmacm_msg *m, uint32_t agent_id, int gid_index, u
 
 bool rdmacm_gid_is_zero(const uint8_t gid[16]);
 const char *rdmacm_op_name(uint32_t op);
+/* "REQ", "REP", ... of a CM MAD (at least 24 bytes) */
+const char *rdmacm_cm_attr_name(const uint8_t *mad);
 
 #endif

@@ -167,7 +167,8 @@ static void accept_all(struct mux *m)
 		char name[64];
 		snprintf(name, sizeof(name), "rdmacm socket fd %d", fd);
 		if (cn)
-			cn->c = rc_client_new(m, name, umx_node_policy(m->node[0].core), on_readable, cn);
+			cn->c = rc_client_new(m, name, umx_node_policy(m->node[0].core), true, on_readable,
+					      cn);
 		if (!cn || !cn->c) {
 			free(cn);
 			close(fd);

@@ -150,6 +150,8 @@ struct umx_router_stats {
 	unsigned sa_subscriptions;  /* InformInfo subscriptions the router aggregates */
 };
 void umx_router_stats(const struct umx_router *r, struct umx_router_stats *st);
+/* the limits in force (defaults filled in) */
+const struct umx_limits *umx_router_limits(const struct umx_router *r);
 
 /* ---- nodes and their policy ------------------------------------------- */
 

@@ -7,7 +7,10 @@
  * bytes; encode(decode(x)) is stable; a request judged OK yields a send of
  * at most header + 256 bytes carrying the agent id and gid index asked for;
  * an answer decodes as a RESP with the error code set; a MAD message made
- * from an incoming umad carries its length and bytes exactly.
+ * from an incoming umad carries its length and bytes exactly.  Both kinds
+ * also go through one long-lived peer table (cuse/rdmacm_peers.c, 8
+ * entries): a send is left alone, readdressed (only the address fields
+ * change) or refused; the table never holds more than its bound.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -15,6 +18,10 @@
 #include <string.h>
 
 #include "../../cuse/rdmacm_proto.c"
+#include "../../cuse/rdmacm_peers.c"
+
+static struct rc_peers *peers;
+static uint64_t clock_ns;
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
@@ -48,6 +55,15 @@ static void client_message(const uint8_t *data, size_t size)
 		CHECK(!h.grh_present || h.gid_index == 3);
 		for (size_t i = n; i < sizeof(out); i++)
 			CHECK(out[i] == 0xa5);                  /* nothing past the length */
+		/* the peer table: only the destination may change */
+		struct ib_user_mad_hdr h2 = h;
+		int rt = rc_peers_route(peers, m.hdr.sgid.raw, &h2, out + sizeof(h), n - sizeof(h),
+					clock_ns += 1000);
+		CHECK(rt == RC_ROUTE_AS_IS || rt == RC_ROUTE_READDRESSED || rt == -EHOSTUNREACH);
+		CHECK(rt == RC_ROUTE_READDRESSED || !memcmp(&h, &h2, sizeof(h)));
+		CHECK(h2.id == h.id && h2.qpn == h.qpn && h2.gid_index == h.gid_index &&
+		      h2.length == h.length && h2.pkey_index == h.pkey_index);
+		CHECK(rc_peers_live(peers, clock_ns) <= 8);
 	}
 	rdmacm_make_resp(&m, err);
 	rdmacm_encode(&m, a);
@@ -82,12 +98,16 @@ static void incoming_umad(const uint8_t *data, size_t size)
 	CHECK(m2.umad_len == (int)madlen || m2.umad_len == (int)size);
 	CHECK(!memcmp(a + RDMACM_OFF_MAD, data + sizeof(struct ib_user_mad_hdr), madlen));
 	CHECK(!memcmp(a + RDMACM_OFF_SGID, gid, 16));
+	rc_peers_learn(peers, &m.umad_hdr, m.mad, (size_t)m.umad_len, clock_ns += 1000);
+	CHECK(rc_peers_live(peers, clock_ns) <= 8);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!size)
 		return 0;
+	if (!peers)
+		peers = rc_peers_new(8, 50000);
 	if (data[0] & 1)
 		incoming_umad(data + 1, size - 1);
 	else

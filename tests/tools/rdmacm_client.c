@@ -12,14 +12,19 @@
  *       TAP lines: REG/UNREG/duplicate/unknown op/malformed checks against a
  *       socket or an rdmacm-mode node at PATH; GID must be in the port's table;
  *       the CM MAD it sends goes to GID (GRH), or to DLID when given
- *   rdmacm_client cm PATH rdmacm|umad GID GIDX PEER_GID LOCAL_ID TID
+ *   rdmacm_client cm PATH rdmacm|pvrdma|pvrdma-pipe|umad GID GIDX PEER_GID LOCAL_ID TID
  *       one client of the CM test: as the active side REQ -> REP -> RTU,
  *       DREQ -> DREP with comm id LOCAL_ID and TID; then as the passive side
  *       accepts one REQ (REP with LOCAL_ID+1), RTU, DREQ -> DREP.  rdmacm:
- *       PATH is a socket or node, GID is registered; umad: PATH is a node in
- *       umad mode, sends use GIDX.  Prints "key value" lines, then "done"
- *       and keeps its files open until SIGTERM (so the daemon's CM ids stay
- *       owned); exit 0 when every step passed.
+ *       PATH is a socket or node, GID is registered, each MAD is addressed
+ *       to the peer and its answer read; pvrdma: the same, but every MAD is
+ *       addressed as QEMU's mad_send() does it (grh, the client's OWN GID,
+ *       hop limit 255, gid index GIDX as the guest's); pvrdma-pipe: that,
+ *       and no request is answered (QEMU on a `-chardev pipe` node with
+ *       `answers none`): a RESP that shows up is a failure.  umad: PATH is
+ *       a node in umad mode, sends use GIDX.  Prints "key value" lines, then
+ *       "done" and keeps its files open until SIGTERM (so the daemon's CM
+ *       ids stay owned); exit 0 when every step passed.
  *   rdmacm_client hold PATH
  *       keeps a CM agent registered on a umad node until SIGTERM
  */
@@ -399,7 +404,7 @@ static volatile sig_atomic_t term;
 static void on_term(int s) { (void)s; term = 1; }
 
 struct cl {
-	bool umad;
+	bool umad, pvrdma, pipe;
 	struct conn c;
 	int fd;
 	uint32_t agent;
@@ -415,9 +420,21 @@ static int cl_send(struct cl *k, const uint8_t *dgid, const uint8_t *mad)
 	build(b, T_REQ, OP_MAD, k->gid);
 	w32(b, W_LEN, MAD_SZ);
 	struct ib_user_mad_hdr h;
-	cm_send_hdr(&h, 0, dgid, 99);   /* agent and gid index: the daemon's business */
+	if (k->pvrdma) {
+		/* QEMU hw/rdma/rdma_backend.c mad_send(): the guest's address is lost */
+		memset(&h, 0, sizeof(h));
+		h.qpn = htonl(1);
+		h.grh_present = 1;
+		h.gid_index = (uint8_t)k->gidx;
+		memcpy(h.gid, k->gid, 16);
+		h.hop_limit = 0xff;
+	} else {
+		cm_send_hdr(&h, 0, dgid, 99);   /* agent and gid index: the daemon's business */
+	}
 	memcpy(b + W_UHDR, &h, sizeof(h));
 	memcpy(b + W_MAD, mad, MAD_SZ);
+	if (k->pipe)
+		return wmsg(&k->c, b);
 	int64_t e = request(&k->c, b, NULL);
 	if (e)
 		fprintf(stderr, "MAD send answered %lld\n", (long long)e);
@@ -439,8 +456,11 @@ static int cl_recv(struct cl *k, struct cm_msg *m, int ms)
 			return r;
 	}
 	if (r32(b, W_TYPE) != T_REQ || r32(b, W_OP) != OP_MAD || memcmp(b + W_SGID, k->gid, 16) ||
-	    (int32_t)r32(b, W_LEN) < 24)
+	    (int32_t)r32(b, W_LEN) < 24) {
+		fprintf(stderr, "not an incoming MAD: type %u op %u err %u\n", r32(b, W_TYPE), r32(b, W_OP),
+			r32(b, W_ERR));
 		return -1;
+	}
 	cm_parse(b + W_UHDR, b + W_MAD, m);
 	return 1;
 }
@@ -476,6 +496,8 @@ static int cm_client(int argc, char **argv)
 	memset(&k, 0, sizeof(k));
 	const char *path = argv[2];
 	k.umad = !strcmp(argv[3], "umad");
+	k.pvrdma = !strncmp(argv[3], "pvrdma", 6);
+	k.pipe = !strcmp(argv[3], "pvrdma-pipe");
 	if (parse_gid(argv[4], k.gid) || parse_gid(argv[6], peer))
 		return 2;
 	k.gidx = atoi(argv[5]);
@@ -491,10 +513,19 @@ static int cm_client(int argc, char **argv)
 	} else {
 		if (conn_open(&k.c, path))
 			return 1;
-		int64_t e = reg(&k.c, OP_REG, k.gid);
-		printf("reg %lld\n", (long long)e);
-		if (e)
-			return 1;
+		if (k.pipe) {
+			/* as QEMU on a pipe: the REG is written, its answer never read */
+			uint8_t b[W_SIZE];
+			build(b, T_REQ, OP_REG, k.gid);
+			if (wmsg(&k.c, b))
+				return 1;
+			printf("reg written\n");
+		} else {
+			int64_t e = reg(&k.c, OP_REG, k.gid);
+			printf("reg %lld\n", (long long)e);
+			if (e)
+				return 1;
+		}
 	}
 	/* active: REQ -> REP, RTU, DREQ -> DREP */
 	cm_build(mad, A_REQ, lid, 0, tid, k.gid, peer);

@@ -2,7 +2,7 @@
 # 60-rdmacm-proto.sh - the rdmacm-mux protocol (QEMU pvrdma) of umad-mux,
 # spoken byte for byte by tests/tools/rdmacm_client (its own offsets), on the
 # simulated fabric: the daemon runs under umad2sim on Hca2 in FUSE mode with
-# node 0 in umad mode and node 1 in rdmacm mode, plus the unix socket (-s).
+# node 0 in umad mode and node 1 in rdmacm mode (`answers all`), plus the unix socket (-s).
 #   * layout: message size and every field offset = QEMU's declaration
 #     (enum/union ibv_gid/int/struct ib_user_mad/RDMA_MAX_PRIVATE_DATA) =
 #     cuse/rdmacm_proto.h; the daemon's encoder puts fields there
@@ -14,6 +14,8 @@
 #     closes the connection (as rdmacm-mux), split messages are reassembled;
 #     node: 100/361-byte writes and non-requests fail with EINVAL, small reads
 #     EINVAL, poll and O_NONBLOCK; close unregisters; the daemon survives
+#   * node 1 with the default `answers none` (QEMU's -chardev pipe): nothing
+#     answered, failures logged and counted (rdmacm_errors_unanswered)
 #   * a umad-mode node bound to the GID (gid-index 0) makes REG answer EACCES
 #   * control socket: cm_ids printed; SIGTERM: exit 0, socket removed
 set -u
@@ -66,7 +68,7 @@ while not b.endswith(b"end\n"):
 print(b.decode(), end="")' "$W/ctl" 2>&1
 }
 
-start
+start --node 1:answers=all
 t_grep "daemon ready with node 1 in rdmacm mode and the socket ($(( $(ms) - t0 )) ms)" \
 	"rdmacm-mux protocol on $W/rdmacm.sock" "$(cat "$W/d.log")"
 t_is "socket is a unix socket" "$(stat -c %F "$W/rdmacm.sock" 2>&1)" "socket"
@@ -96,6 +98,47 @@ t_grep "daemon still running after the malformed messages" '^ok$' "$(kill -0 "$d
 stop
 t_is "SIGTERM: daemon exits 0" "$rc" 0
 t_is "SIGTERM: socket removed" "$(ls "$W/rdmacm.sock" 2>&1 | grep -c 'No such')" 1
+
+# ---- node 1 with the default `answers none` (QEMU's -chardev pipe): no
+# request is answered; failures are logged and counted instead
+start
+lst=$(python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"list\n"); b=b""
+while not b.endswith(b"end\n"):
+    d=s.recv(65536)
+    if not d: break
+    b+=d
+print(b.decode(), end="")' "$W/ctl" 2>&1)
+t_grep "control list: node 1 protocol rdmacm answers none (the default)" \
+	'^node 1 .* protocol rdmacm answers none$' "$lst"
+out=$(python3 - "$M/umad-mux-1" "$GID" <<'EOF2'
+import os, select, struct, sys, ipaddress
+gid = ipaddress.IPv6Address(sys.argv[2]).packed
+def msg(op, g, mad=False):
+    m = bytearray(360); struct.pack_into("<II", m, 0, 0, op); m[8:24] = g
+    if mad:
+        struct.pack_into("<i", m, 32, 256); m[100:104] = bytes([1, 7, 2, 3])
+    return bytes(m)
+a = os.open(sys.argv[1], os.O_RDWR); b = os.open(sys.argv[1], os.O_RDWR)
+w = [os.write(a, msg(0, gid)), os.write(b, msg(0, gid)),           # REG; REG of a's GID: EACCES
+     os.write(b, msg(2, bytes(15) + b"\x01", True)),                # MAD from an unknown GID: ENOTFOUND
+     os.write(a, msg(1, gid))]                                       # UNREG: OK
+p = select.poll(); p.register(a, select.POLLIN); p.register(b, select.POLLIN)
+ev = p.poll(500)
+print("writes", *w, "readable", len(ev))
+EOF2
+)
+t_is "node, answers none: 4 requests written whole (REG, REG of a taken GID, MAD of an unknown GID, UNREG), nothing to read within 0.5 s" \
+	"$out" "writes 360 360 360 360 readable 0"
+st=$(stats)
+val() { sed -n "s/^$1 //p" <<<"$st"; }
+t_is "control: 4 answers suppressed, 2 of them errors" \
+	"$(val rdmacm_answers_suppressed) $(val rdmacm_errors_unanswered)" "4 2"
+t_grep "daemon log names the unanswered REG failure (EACCES = 3)" \
+	'REG failed with err_code 3 \(not answered: answers none\)' "$(cat "$W/d.log")"
+stop
+t_is "SIGTERM: daemon exits 0" "$rc" 0
 
 # ---- a umad node bound to the GID owns it: REG is EACCES
 start --node 0:gid-index=0
