@@ -18,6 +18,10 @@
  *                  node N name NAME path PATH up yes|no files F privileged
  *                       yes|no classes all|none|0xCC,.. protocol umad|rdmacm
  *                       (rdmacm: then answers none|all)
+ *                then per rdmacm-mux client (socket connection or rdmacm
+ *                node open):
+ *                  rdmacm client "NAME" answers all|none queued Q gids G
+ *                  rdmacm gid GID index I peers P    (first 16 GIDs)
  *                  counters N <every umx_counter_name> <value> ...   (the
  *                       node's traffic, drops and refusals by reason)
  *                per open file of the node:
@@ -37,6 +41,7 @@
  * A client may send several requests on one connection.  Lines longer than
  * CTL_LINE_MAX close the connection.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -233,6 +238,19 @@ static void do_list(struct mux *m, struct ctl_client *cl)
 				out(cl, " outstanding %u\n", ai.outstanding);
 			}
 		}
+	}
+	for (struct rc_client *c = rc_client_next(NULL); c; c = rc_client_next(c)) {
+		struct rc_client_info ci;
+		struct rc_gid_info gi[16];
+		char s[INET6_ADDRSTRLEN];
+
+		rc_client_info(c, &ci);
+		out(cl, "rdmacm client \"%s\" answers %s queued %u gids %u\n", ci.name,
+		    ci.answers ? "all" : "none", ci.queued, ci.gids);
+		unsigned n = rc_client_gids(c, gi, 16);
+		for (unsigned i = 0; i < n; i++)
+			out(cl, "rdmacm gid %s index %d peers %u\n",
+			    inet_ntop(AF_INET6, gi[i].gid, s, sizeof(s)) ? s : "?", gi[i].index, gi[i].peers);
 	}
 }
 

@@ -58,6 +58,22 @@ struct rc_stats {
 };
 void rc_stats_get(struct rc_stats *st);
 
+/* control `list`: every client (NULL: the first), and what it holds */
+struct rc_client *rc_client_next(struct rc_client *prev);
+struct rc_client_info {
+	const char *name;                    /* "<node> (rdmacm)" or "rdmacm socket <pid>" */
+	bool answers;
+	unsigned queued, gids;
+};
+void rc_client_info(const struct rc_client *c, struct rc_client_info *ci);
+struct rc_gid_info {
+	uint8_t gid[16];
+	int index;                           /* in the real port's GID table */
+	unsigned peers;                      /* CM connections with a known peer */
+};
+/* the client's GIDs, at most max into gi; returns how many were written */
+unsigned rc_client_gids(const struct rc_client *c, struct rc_gid_info *gi, unsigned max);
+
 /* node.c hook: a packet was queued on a file of an rdmacm client */
 void mux_rdmacm_file_readable(struct umx_file *f);
 

@@ -462,3 +462,30 @@ void rc_stats_get(struct rc_stats *st)
 		}
 	}
 }
+
+struct rc_client *rc_client_next(struct rc_client *prev)
+{
+	return prev ? prev->next : clients;
+}
+
+void rc_client_info(const struct rc_client *c, struct rc_client_info *ci)
+{
+	ci->name = c->name;
+	ci->answers = c->answers;
+	ci->queued = c->qlen;
+	ci->gids = 0;
+	for (const struct rc_gid *g = c->gids; g; g = g->next)
+		ci->gids++;
+}
+
+unsigned rc_client_gids(const struct rc_client *c, struct rc_gid_info *gi, unsigned max)
+{
+	unsigned n = 0;
+	uint64_t now = now_ns();
+	for (const struct rc_gid *g = c->gids; g && n < max; g = g->next, n++) {
+		memcpy(gi[n].gid, g->gid, 16);
+		gi[n].index = g->index;
+		gi[n].peers = rc_peers_live(g->peers, now);
+	}
+	return n;
+}

@@ -165,7 +165,12 @@ static void accept_all(struct mux *m)
 		}
 		struct rc_conn *cn = calloc(1, sizeof(*cn));
 		char name[64];
-		snprintf(name, sizeof(name), "rdmacm socket fd %d", fd);
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0)
+			snprintf(name, sizeof(name), "rdmacm socket fd %d pid %d", fd, (int)cr.pid);
+		else
+			snprintf(name, sizeof(name), "rdmacm socket fd %d", fd);
 		if (cn)
 			cn->c = rc_client_new(m, name, umx_node_policy(m->node[0].core), true, on_readable,
 					      cn);

@@ -40,16 +40,17 @@ cleanup() {
 }
 trap cleanup EXIT
 ms() { date +%s%3N; }
-stats() {
+ctl() {   # ctl COMMAND: the control socket's answer
 	python3 -c '
 import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n"); b=b""
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n"); b=b""
 while not b.endswith(b"end\n"):
     d=s.recv(65536)
     if not d: break
     b+=d
-print(b.decode(), end="")' "$W/ctl" 2>&1
+print(b.decode(), end="")' "$W/ctl" "$1" 2>&1
 }
+stats() { ctl stats; }
 
 # the kernel's CM would own class 0x07 on both ports
 if grep -q '^ib_cm ' /proc/modules; then
@@ -99,8 +100,21 @@ t_grep "daemon ready: /dev/$P-0 bound to gid index $IA, rdmacm socket ($(( $(ms)
 ppid_=$!
 for _ in $(seq 100); do grep -q "peer: ready" "$W/peer.log" && break; sleep 0.05; done
 # the comm-id table while the exchanges run (python start-up paces it)
-(while [ ! -e "$W/stop" ]; do stats | sed -n 's/^cm_ids //p'; sleep 0.1; done >"$W/cm_ids") &
+# (one python process polls every 20 ms: a python start per sample is too slow under TCG)
+python3 -c '
+import os,socket,sys,time
+while not os.path.exists(sys.argv[2]):
+    s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n"); b=b""
+    while not b.endswith(b"end\n"):
+        d=s.recv(65536)
+        if not d: break
+        b+=d
+    s.close()
+    for l in b.decode().splitlines():
+        if l.startswith("cm_ids "): print(l.split()[1], flush=True)
+    time.sleep(0.02)' "$W/ctl" "$W/stop" >"$W/cm_ids" 2>&1 &
 spid=$!
+for _ in $(seq 200); do [ -s "$W/cm_ids" ] && break; sleep 0.05; done
 t0=$(ms)
 "$C" cm /dev/$P-0 umad "$GA" "$IA" "$GP" 0x1234 0x77 >"$W/a.log" 2>"$W/a.err" &
 apid=$!
@@ -168,7 +182,7 @@ t_is "peer: 4 REQs with 4 DIFFERENT comm ids and TIDs (every client used 0x1234 
 	"$(sed -n 's/^summary: //p' "$W/peer.log")" "reqs 4 distinct_comm_ids 4 distinct_tids 4 completed 4 active_completed 4"
 val() { sed -n "s/^$1 //p" <<<"$2"; }
 max=$(sort -n "$W/cm_ids" | tail -n 1)
-t_grep "comm-id table during the exchanges: both clients' 0x1234 mapped at once (max cm_ids ${max:-none}, $(wc -l <"$W/cm_ids") samples)" \
+t_grep "comm-id table during the exchanges: several clients' 0x1234 mapped at once (max cm_ids ${max:-none}, $(wc -l <"$W/cm_ids") samples)" \
 	'^ok$' "$([ "${max:-0}" -ge 2 ] && echo ok)"
 sleep 2.5
 st2=$(stats)
@@ -181,6 +195,15 @@ t_is "pvrdma addressing: the 10 MADs C and D sent to their own GIDs went to the 
 t_is "node 1 (answers none): D's REG and 5 MADs got no answer, none of them failed" \
 	"$(val rdmacm_answers_suppressed "$st2") $(val rdmacm_errors_unanswered "$st2")" "6 0"
 t_is "no live peer entry evicted" "$(val rdmacm_peers_evicted "$st2")" 0
+lst=$(ctl list)
+t_is "control list: 3 rdmacm clients (B and C on the socket, D on node 1)" \
+	"$(grep -c '^rdmacm client ' <<<"$lst")" 3
+t_grep "control list: D, node 1's client, answers none, one GID" \
+	'^rdmacm client "umxcm-1 \(rdmacm\)" answers none queued 0 gids 1$' "$lst"
+t_grep "control list: socket clients named by pid, answers all" \
+	'^rdmacm client "rdmacm socket fd [0-9]+ pid [0-9]+" answers all queued 0 gids 1$' "$lst"
+t_grep "control list: C's GID at index $IC, no live peer after the grace period" \
+	"^rdmacm gid fe80::c index $IC peers 0\$" "$lst"
 kill -TERM "$apid" "$bpid" "$cpid" "$dcpid"
 wait "$apid"; ra=$?
 wait "$bpid"; rb=$?
