@@ -40,18 +40,22 @@ rxe_roce_gid() {
 		return 0
 	done
 }
-# t_ctl_stat SOCKET KEY: one value of the daemon's control-socket `stats`
-t_ctl_stat() {
+# t_ctl SOCKET COMMAND: the daemon's control-socket answer to COMMAND
+# (`stats`, `list`, ...), through its closing "end" line
+t_ctl() {
 	python3 - "$1" "$2" <<'PY'
 import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
 buf = b""
 while not buf.endswith(b"end\n"):
-    d = s.recv(4096)
+    d = s.recv(65536)
     if not d: break
     buf += d
-for l in buf.decode().splitlines():
-    k, _, v = l.partition(" ")
-    if k == sys.argv[2]: print(v)
+print(buf.decode(), end="")
 PY
+}
+# t_ctl_stat SOCKET KEY: one value of the daemon's control-socket `stats`
+t_ctl_stat() {
+	t_ctl "$1" stats | sed -n "s/^$2 //p"
 }

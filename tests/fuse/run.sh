@@ -99,14 +99,7 @@ t_is "no other names" "$(ls mnt/umx-3 2>&1 >/dev/null | grep -c 'No such file')"
 out=$("$T_BUILD/tests/tools/mux_abi" "$W/mnt/umx-1" "$SIMFAB_LID_Hca2" 2>&1)
 t_is "ABI probes + 2 PerfMgt round trips on a FUSE file: all pass" "$(grep -c '^not ok' <<<"$out") $(grep -c '^ok' <<<"$out")" "0 32"
 grep '^not ok' <<<"$out" | t_diag
-stats=$(python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n"); b=b""
-while not b.endswith(b"end\n"):
-    d=s.recv(65536)
-    if not d: break
-    b+=d
-print(b.decode(), end="")' "$W/ctl" 2>&1)
+stats=$(t_ctl "$W/ctl" stats 2>&1)
 val() { sed -n "s/^$1 //p" <<<"$stats"; }
 t_is "control: nodes 3, files 0, tx_packets 2, rx_delivered 2" \
 	"$(val nodes) $(val files) $(val tx_packets) $(val rx_delivered)" "3 0 2 2"

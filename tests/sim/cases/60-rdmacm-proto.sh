@@ -57,16 +57,7 @@ start() {   # start ARGS...: the daemon on Hca2, FUSE files in $M
 stop() {
 	kill -TERM "$dpid"; wait "$dpid"; rc=$?; dpid=""
 }
-stats() {
-	python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n"); b=b""
-while not b.endswith(b"end\n"):
-    d=s.recv(65536)
-    if not d: break
-    b+=d
-print(b.decode(), end="")' "$W/ctl" 2>&1
-}
+stats() { t_ctl "$W/ctl" stats 2>&1; }
 
 start --node 1:answers=all
 t_grep "daemon ready with node 1 in rdmacm mode and the socket ($(( $(ms) - t0 )) ms)" \
@@ -102,14 +93,7 @@ t_is "SIGTERM: socket removed" "$(ls "$W/rdmacm.sock" 2>&1 | grep -c 'No such')"
 # ---- node 1 with the default `answers none` (QEMU's -chardev pipe): no
 # request is answered; failures are logged and counted instead
 start
-lst=$(python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"list\n"); b=b""
-while not b.endswith(b"end\n"):
-    d=s.recv(65536)
-    if not d: break
-    b+=d
-print(b.decode(), end="")' "$W/ctl" 2>&1)
+lst=$(t_ctl "$W/ctl" list 2>&1)
 t_grep "control list: node 1 protocol rdmacm answers none (the default)" \
 	'^node 1 .* protocol rdmacm answers none$' "$lst"
 out=$(python3 - "$M/umad-mux-1" "$GID" <<'EOF2'

@@ -101,14 +101,7 @@ kill -TERM "$rpid"; wait "$rpid"; rpid=""
 t_grep "responder served the 4 x $N Gets of class 0x0a" "served $((4 * N)) " "$(cat "$W/resp.log")"
 
 # ---- control socket
-stats=$(python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n"); b=b""
-while not b.endswith(b"end\n"):
-    d=s.recv(65536)
-    if not d: break
-    b+=d
-print(b.decode(), end="")' "$W/ctl" 2>&1)
+stats=$(t_ctl "$W/ctl" stats 2>&1)
 val() { sed -n "s/^$1 //p" <<<"$stats"; }
 t_grep "control: stats answered, ends with 'end'" '^end$' "$stats"
 t_is "control: files 0, vagents 0, tids_in_use 0 after the clients left" \

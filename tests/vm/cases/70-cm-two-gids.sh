@@ -40,16 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ms() { date +%s%3N; }
-ctl() {   # ctl COMMAND: the control socket's answer
-	python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n"); b=b""
-while not b.endswith(b"end\n"):
-    d=s.recv(65536)
-    if not d: break
-    b+=d
-print(b.decode(), end="")' "$W/ctl" "$1" 2>&1
-}
+ctl() { t_ctl "$W/ctl" "$1" 2>&1; }
 stats() { ctl stats; }
 
 # the kernel's CM would own class 0x07 on both ports
