@@ -46,32 +46,31 @@ static void park(fuse_req_t req, struct mux_file *mf, size_t size)
 
 /* one read attempt into a fresh buffer: replies unless the queue is empty
  * (returns false then, nothing replied) */
+/* one reply buffer for the loop thread (the only caller): no malloc/free
+ * per read; only the pages a read touches are ever backed */
+static _Alignas(8) uint8_t read_buf[MUX_READ_MAX];
+
 static bool try_read(fuse_req_t req, struct mux_file *mf, size_t size)
 {
 	size_t cap = size < MUX_READ_MAX ? size : MUX_READ_MAX;
-	void *buf = malloc(cap ? cap : 1);
+	uint8_t *buf = read_buf;
 	ssize_t n;
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return true;
-	}
 	n = umx_file_read(mf->f, buf, cap);
-	if (n == -EAGAIN) {
-		free(buf);
+	if (n == -EAGAIN)
 		return false;
-	}
 	if (n >= (ssize_t)sizeof(uint32_t) * 2) {
 		/* status is the second u32 in both header formats */
 		mf->st.received++;
-		if (((const uint32_t *)buf)[1] == ETIMEDOUT)
+		uint32_t status;
+		memcpy(&status, buf + sizeof(uint32_t), sizeof(status));
+		if (status == ETIMEDOUT)
 			mf->st.timeouts++;
 	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+		fuse_reply_buf(req, (const char *)buf, (size_t)n);
 	return true;
 }
 
