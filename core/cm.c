@@ -154,18 +154,22 @@ static void free_entry(struct umx_cm *cm, struct umx_cm_entry *e)
  */
 #define DREQ_WAIT_NS (64ull * 1000000000ull)
 
-static void teardown_step(struct umx_router *r, struct umx_cm_entry *e, uint16_t attr)
+uint64_t umx_cm_expiry(uint16_t attr, uint64_t now, uint64_t grace_ns, uint64_t cur)
 {
 	uint64_t t;
 
 	if (attr == UMAD_CM_ATTR_DREP || attr == UMAD_CM_ATTR_REJ)
-		t = r->now_ns() + r->cm.grace_ns;
+		t = now + grace_ns;
 	else if (attr == UMAD_CM_ATTR_DREQ)
-		t = r->now_ns() + DREQ_WAIT_NS + r->cm.grace_ns;
+		t = now + DREQ_WAIT_NS + grace_ns;
 	else
-		return;
-	if (!e->expire_ns || t < e->expire_ns)
-		e->expire_ns = t;
+		return cur;
+	return !cur || t < cur ? t : cur;
+}
+
+static void teardown_step(struct umx_router *r, struct umx_cm_entry *e, uint16_t attr)
+{
+	e->expire_ns = umx_cm_expiry(attr, r->now_ns(), r->cm.grace_ns, e->expire_ns);
 }
 
 /*

@@ -190,6 +190,11 @@ void umx_router_set_clock(struct umx_router *r, uint64_t (*now_ns)(void))
 	r->now_ns = now_ns ? now_ns : umx_clock_monotonic_ns;
 }
 
+uint64_t umx_router_now_ns(const struct umx_router *r)
+{
+	return r->now_ns();
+}
+
 uint64_t umx_node_counter(const struct umx_node *n, enum umx_counter c)
 {
 	return c < UMX_C_COUNT ? n->ctr[c] : 0;

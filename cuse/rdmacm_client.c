@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -67,13 +66,6 @@ struct rc_client {
 static struct rc_client *clients;
 static unsigned next_node_index = 0x10000;   /* private nodes: above every real node */
 static struct rc_stats stats;                /* every client of this process */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the real port's GID table ------------------------------------------- */
 
@@ -323,12 +315,14 @@ static int32_t do_mad(struct rc_client *c, const rdmacm_msg *msg)
 	size_t len = rdmacm_make_send(msg, g->agent_id, g->index, buf);
 	const size_t hs = sizeof(struct ib_user_mad_hdr);
 	int route = rc_peers_route(g->peers, g->gid, (struct ib_user_mad_hdr *)buf, buf + hs,
-				   len - hs, now_ns());
+				   len - hs, umx_router_now_ns(c->m->router));
 	if (route < 0) {
+		uint32_t id;
+		memcpy(&id, buf + hs + 24, sizeof(id));
 		stats.tx_unroutable++;
 		log_warn("%s: CM %s (comm id 0x%08x) addressed to the sender's own GID and no "
 			 "peer known for it: not sent", c->name, rdmacm_cm_attr_name(buf + hs),
-			 be32toh(*(const uint32_t *)(buf + hs + 24)));
+			 be32toh(id));
 		return route;
 	}
 	if (route == RC_ROUTE_READDRESSED)
@@ -402,7 +396,8 @@ void mux_rdmacm_file_readable(struct umx_file *f)
 			log_debug("%s: a MAD of %zd bytes does not fit a message: dropped", c->name, n);
 			continue;
 		}
-		rc_peers_learn(g->peers, &msg.umad_hdr, msg.mad, (size_t)msg.umad_len, now_ns());
+		rc_peers_learn(g->peers, &msg.umad_hdr, msg.mad, (size_t)msg.umad_len,
+			       umx_router_now_ns(c->m->router));
 		enqueue(c, &msg, false);
 		any = true;
 	}
@@ -455,9 +450,10 @@ void rc_stats_get(struct rc_stats *st)
 	st->clients = st->gids = st->peers = 0;
 	for (struct rc_client *c = clients; c; c = c->next) {
 		st->clients++;
+		uint64_t now = umx_router_now_ns(c->m->router);
 		for (struct rc_gid *g = c->gids; g; g = g->next) {
 			st->gids++;
-			st->peers += rc_peers_live(g->peers, now_ns());
+			st->peers += rc_peers_live(g->peers, now);
 			st->peers_evicted += rc_peers_evicted(g->peers);
 		}
 	}
@@ -481,7 +477,7 @@ void rc_client_info(const struct rc_client *c, struct rc_client_info *ci)
 unsigned rc_client_gids(const struct rc_client *c, struct rc_gid_info *gi, unsigned max)
 {
 	unsigned n = 0;
-	uint64_t now = now_ns();
+	uint64_t now = umx_router_now_ns(c->m->router);
 	for (const struct rc_gid *g = c->gids; g && n < max; g = g->next, n++) {
 		memcpy(gi[n].gid, g->gid, 16);
 		gi[n].index = g->index;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <umx/core.h>
+
 #include "rdmacm_peers.h"
 
 #define CM_OFF 24                           /* CM data after the MAD header */
@@ -47,7 +49,7 @@ struct pe {
 struct rc_peers {
 	struct pe *e;
 	uint32_t *bucket[K_N];
-	uint32_t cap, max, nb, used, free_head;  /* free list through next[K_LOCAL] */
+	uint32_t cap, max, nb, free_head;        /* free list through next[K_LOCAL] */
 	uint64_t seq, grace_ns, evicted;
 };
 
@@ -190,7 +192,6 @@ static void release(struct rc_peers *p, struct pe *e)
 	e->used = false;
 	e->next[K_LOCAL] = p->free_head;
 	p->free_head = (uint32_t)(e - p->e) + 1;
-	p->used--;
 }
 
 /* a free entry: the free list, else expired ones, else a bigger table (up
@@ -205,18 +206,12 @@ static struct pe *alloc_entry(struct rc_peers *p, bool sidr, uint64_t now)
 	if (!p->free_head && p->cap < p->max)
 		resize(p, p->cap * 2 < p->max ? p->cap * 2 : p->max);
 	if (!p->free_head) {
-		struct pe *oldest = NULL;
-		for (uint32_t i = 0; i < p->cap; i++) {
-			struct pe *e = &p->e[i];
-			if (e->expire_ns && e->expire_ns <= now)
-				release(p, e);
-			else if (!oldest || e->seq < oldest->seq)
-				oldest = e;
-		}
-		if (!p->free_head) {
-			release(p, oldest);
-			p->evicted++;
-		}
+		struct pe *oldest = &p->e[0];
+		for (uint32_t i = 1; i < p->cap; i++)
+			if (p->e[i].seq < oldest->seq)
+				oldest = &p->e[i];
+		release(p, oldest);
+		p->evicted++;
 	}
 	struct pe *e = &p->e[p->free_head - 1];
 	p->free_head = e->next[K_LOCAL];
@@ -224,7 +219,6 @@ static struct pe *alloc_entry(struct rc_peers *p, bool sidr, uint64_t now)
 	e->used = true;
 	e->sidr = sidr;
 	e->seq = ++p->seq;
-	p->used++;
 	return e;
 }
 
@@ -240,11 +234,6 @@ static void set_key(struct rc_peers *p, struct pe *e, int k, uint32_t id)
 	}
 	unlink_key(p, e, k);
 	link_key(p, e, k, id);
-}
-
-static bool ends_connection(uint16_t attr)
-{
-	return attr == UMAD_CM_ATTR_DREP || attr == UMAD_CM_ATTR_REJ;
 }
 
 static void addr_from_hdr(struct addr *a, const struct ib_user_mad_hdr *h)
@@ -295,8 +284,7 @@ void rc_peers_learn(struct rc_peers *p, const struct ib_user_mad_hdr *hdr, const
 			link_key(p, e, K_LOCAL, get32(mad + REMOTE_ID));
 		}
 		set_key(p, e, K_PEER, get32(mad + LOCAL_ID));
-		if (ends_connection(attr) && !e->expire_ns)
-			e->expire_ns = now + p->grace_ns;
+		e->expire_ns = umx_cm_expiry(attr, now, p->grace_ns, e->expire_ns);
 	}
 	addr_from_hdr(&e->a, hdr);
 }
@@ -370,8 +358,8 @@ int rc_peers_route(struct rc_peers *p, const uint8_t own_gid[16], struct ib_user
 		e = find(p, K_LOCAL, get32(mad + LOCAL_ID), true);
 		if (!e)
 			return -EHOSTUNREACH;
-		if (!e->expire_ns)
-			e->expire_ns = now + p->grace_ns;
+		/* a SIDR_REP ends the exchange */
+		e->expire_ns = umx_cm_expiry(UMAD_CM_ATTR_REJ, now, p->grace_ns, e->expire_ns);
 		apply(hdr, &e->a);
 		return RC_ROUTE_READDRESSED;
 	default:
@@ -382,8 +370,7 @@ int rc_peers_route(struct rc_peers *p, const uint8_t own_gid[16], struct ib_user
 				return -EHOSTUNREACH;
 			set_key(p, e, K_LOCAL, get32(mad + LOCAL_ID));
 		}
-		if (ends_connection(attr_of(mad)) && !e->expire_ns)
-			e->expire_ns = now + p->grace_ns;
+		e->expire_ns = umx_cm_expiry(attr_of(mad), now, p->grace_ns, e->expire_ns);
 		apply(hdr, &e->a);
 		return RC_ROUTE_READDRESSED;
 	}

@@ -12,8 +12,9 @@
  *   others    the peer of the connection, learned from the REQ / SIDR_REQ the
  *             client sent or received (a received MAD's source address)
  * Entries are keyed by the client's own comm id and by the peer's; they go
- * a grace period after DREP / REJ / SIDR_REP, or when the table is full
- * (the oldest is evicted and counted).  No I/O: unit-tested directly.
+ * when the core's comm ids go (umx_cm_expiry(): a grace period after DREP /
+ * REJ / SIDR_REP, at most ~64 s after an unanswered DREQ), or when the table
+ * is full (the oldest is evicted and counted).  No I/O: unit-tested directly.
  */
 #ifndef UMX_CUSE_RDMACM_PEERS_H
 #define UMX_CUSE_RDMACM_PEERS_H

@@ -135,6 +135,13 @@ bool umx_router_port_is_up(const struct umx_router *r);
 void umx_router_tick(struct umx_router *r);
 /* the clock used for rate limits and CM grace (CLOCK_MONOTONIC by default); for tests */
 void umx_router_set_clock(struct umx_router *r, uint64_t (*now_ns)(void));
+uint64_t umx_router_now_ns(const struct umx_router *r);
+
+/* CM teardown (core/cm.c): when the state of a connection may go, now that
+ * a CM message of attribute attr passed: DREP / REJ: now + grace; DREQ: now +
+ * the wait for its DREP + grace; anything else: no change.  cur is the
+ * expiry so far (0: none); returns the earlier of the two. */
+uint64_t umx_cm_expiry(uint16_t attr, uint64_t now_ns, uint64_t grace_ns, uint64_t cur);
 
 struct umx_router_stats {
 	unsigned files;             /* open virtual files */

@@ -239,6 +239,27 @@ static void bounded(void **state)
 	rc_peers_free(p);
 }
 
+/* an unanswered DREQ ends the entry when the core's comm id ends
+ * (umx_cm_expiry: ib_cm's DREP wait, ~64 s, + grace): reclaimed, not evicted */
+static void unanswered_dreq(void **state)
+{
+	(void)state;
+	struct rc_peers *p = rc_peers_new(1, GRACE);
+	struct msg m;
+	const uint64_t dreq_at = 2, gone = dreq_at + 64000000000ull + GRACE;
+
+	req(&m, 1, PEER_A, 1);
+	assert_int_equal(route(p, &m, 1), RC_ROUTE_READDRESSED);
+	cm(&m, UMAD_CM_ATTR_DREQ, 1, 0x77, OWN);
+	assert_int_equal(route(p, &m, dreq_at), RC_ROUTE_READDRESSED);
+	assert_int_equal(rc_peers_live(p, gone - 1), 1);
+	assert_int_equal(rc_peers_live(p, gone), 0);
+	req(&m, 2, PEER_B, 1);
+	assert_int_equal(route(p, &m, gone), RC_ROUTE_READDRESSED);
+	assert_int_equal(rc_peers_evicted(p), 0);
+	rc_peers_free(p);
+}
+
 /* the table grows from 64 entries to its maximum, every connection kept */
 static void grows(void **state)
 {
@@ -293,6 +314,7 @@ int main(void)
 		cmocka_unit_test(as_is_and_unroutable),
 		cmocka_unit_test(sidr),
 		cmocka_unit_test(bounded),
+		cmocka_unit_test(unanswered_dreq),
 		cmocka_unit_test(grows),
 		cmocka_unit_test(hostile),
 	};
