@@ -25,7 +25,8 @@ FUZZ_TARGETS   := $(sort $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c))))
 FUZZ_CORE_SRCS := $(filter-out core/port_umad.c,$(wildcard core/*.c))
 FUZZ_CORE_OBJS := $(FUZZ_CORE_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS      := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
-FUZZ_HDRS      := $(wildcard include/umx/*.h core/*.h tests/fuzz/*.h)
+# (fuzz_rdmacm_msg.c compiles cuse/rdmacm_proto.c and rdmacm_peers.c in)
+FUZZ_HDRS      := $(wildcard include/umx/*.h core/*.h tests/fuzz/*.h cuse/rdmacm_proto.* cuse/rdmacm_peers.*)
 
 .PHONY: fuzz-build fuzz fuzz-ci fuzz-clean
 .SECONDARY: $(FUZZ_CORE_OBJS)
