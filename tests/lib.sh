@@ -40,6 +40,15 @@ rxe_roce_gid() {
 		return 0
 	done
 }
+# rxe_umad DEV: the umad device name (umadM) of DEV's port 1; fails if none
+rxe_umad() {
+	local d dev port
+	for d in /sys/class/infiniband_mad/umad*; do
+		read -r dev <"$d/ibdev" 2>/dev/null && read -r port <"$d/port" 2>/dev/null || continue
+		[ "$dev" = "$1" ] && [ "$port" = 1 ] && { echo "${d##*/}"; return 0; }
+	done
+	return 1
+}
 # t_ctl SOCKET COMMAND: the daemon's control-socket answer to COMMAND
 # (`stats`, `list`, ...), through its closing "end" line
 t_ctl() {

@@ -15,6 +15,7 @@
 # Prints, one line per port:  rxeN port 1 umadM <state> gid[i]=<gid> <type> ...
 # Exit status: 0 ready, 1 not ready within RXE_WAIT seconds (default 20).
 set -u
+. "$(dirname "$0")/../lib.sh"     # rxe_umad
 n=1 quiet=0 down=0 ip6=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -57,14 +58,6 @@ done
 
 # --- wait until ready ---------------------------------------------------------
 port_state() { local s; read -r s <"/sys/class/infiniband/$1/ports/1/state" 2>/dev/null && echo "${s// /}"; }
-umad_of() {   # rxeN -> umadM
-	local d dev port
-	for d in /sys/class/infiniband_mad/umad*; do
-		read -r dev <"$d/ibdev" 2>/dev/null && read -r port <"$d/port" 2>/dev/null || continue
-		[ "$dev" = "$1" ] && [ "$port" = 1 ] && { echo "${d##*/}"; return 0; }
-	done
-	return 1
-}
 gids() {      # rxeN -> " gid[i]=GID TYPE" for the non-empty GID entries, one line
 	# rxe has 1024 table entries, filled from the lowest free one: scan the first
 	# RXE_GIDS (16) only, and with builtins
@@ -100,7 +93,7 @@ ready() {
 	for ((i = 0; i < n; i++)); do
 		d=rxe$i
 		[[ $(port_state $d) == *ACTIVE* ]] || return 1
-		umad_of $d >/dev/null || return 1
+		rxe_umad $d >/dev/null || return 1
 		[[ $(gids $d) == *"=fe80:"*RoCE_v2* ]] || return 1
 	done
 	all=$(gids rxe0)
@@ -111,7 +104,7 @@ SECONDS=0
 until ready; do
 	if [ $SECONDS -ge "${RXE_WAIT:-20}" ]; then
 		for ((i = 0; i < n; i++)); do
-			echo "rxe$i: state '$(port_state rxe$i)' umad '$(umad_of rxe$i)' gids:$(gids rxe$i)"
+			echo "rxe$i: state '$(port_state rxe$i)' umad '$(rxe_umad rxe$i)' gids:$(gids rxe$i)"
 		done >&2
 		ls -l /dev/infiniband >&2
 		die "ports not ready after ${RXE_WAIT:-20} s"
@@ -119,6 +112,6 @@ until ready; do
 	sleep 0.1
 done
 for ((i = 0; i < n; i++)); do
-	say "rxe$i port 1 $(umad_of rxe$i) $(port_state rxe$i)$(gids rxe$i)"
+	say "rxe$i port 1 $(rxe_umad rxe$i) $(port_state rxe$i)$(gids rxe$i)"
 done
 exit 0

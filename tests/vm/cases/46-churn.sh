@@ -35,7 +35,8 @@ for build in "$T_BUILD" "$T_ROOT/build-san"; do
 	for _ in $(seq 200); do grep -q "ready:" "$W/d.log" && break; sleep 0.05; done
 	t_grep "churn[$tag]: daemon ready" "ready:" "$(cat "$W/d.log")"
 	# warm-up: the first cycles allocate what stays (agent caches, buffers)
-	"$FC" churn umxh 4 300 "$GID" 0x0b >/dev/null
+	out=$("$FC" churn umxh 4 300 "$GID" 0x0b 2>&1)
+	t_grep "churn[$tag]: warm-up: 300 cycles, no errors" "^churn: cycles 300 .* errors 0$" "$out"
 	sleep 1
 	base=$(rss)
 	out=$("$FC" churn umxh 4 1000 "$GID" 0x0b)

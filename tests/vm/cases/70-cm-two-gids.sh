@@ -72,10 +72,7 @@ read -r IP GP <<<"$(gid_of rxe1 'fe80:*')"
 short() { python3 -c "import ipaddress,sys; print(ipaddress.IPv6Address(sys.argv[1]))" "$1"; }
 t_grep "GIDs: A rxe0[$IA]=$GA, B [$IB]=$GB, C [$IC]=$GC, D [$ID]=$GD, peer rxe1[$IP]=$GP ($(( $(ms) - t0 )) ms)" \
 	'^[0-9]+ [0-9]+ [0-9]+ [0-9]+ [0-9]+$' "$IA $IB $IC $ID $IP"
-UP=""
-for d in /sys/class/infiniband_mad/umad*; do
-	[ "$(cat "$d/ibdev" 2>/dev/null)" = rxe1 ] && UP=/dev/infiniband/${d##*/}
-done
+UP=/dev/infiniband/$(rxe_umad rxe1)
 t_grep "rxe1's umad device ($UP)" '^/dev/infiniband/umad[0-9]+$' "$UP"
 
 t0=$(ms)

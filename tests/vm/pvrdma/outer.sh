@@ -116,12 +116,7 @@ VM_OVL_OPTS=''
 VM_ROOT_CACHE='loose'
 CONF
 PEER_MAC=$(cat /sys/class/net/veth1/address)
-PEER_GID="" PEER_IDX=""
-for ((i = 0; i < 16; i++)); do
-	read -r g </sys/class/infiniband/rxe1/ports/1/gids/$i 2>/dev/null || continue
-	read -r t </sys/class/infiniband/rxe1/ports/1/gid_attrs/types/$i 2>/dev/null || continue
-	[ "$t" = "RoCE v2" ] && [[ $g == fe80:* ]] && { PEER_GID=$g PEER_IDX=$i; break; }
-done
+read -r PEER_GID PEER_IDX <<<"$(rxe_roce_gid rxe1)"    # rxe1 has its link-local only
 {
 	echo "#!/bin/bash"
 	printf 'export NESTED_MODE=%q PEER_MAC=%q PEER_GID=%q ROOT=%q\n' "$MODE" "$PEER_MAC" "$PEER_GID" "$ROOT"
@@ -144,10 +139,7 @@ tail -q -s 0.5 -n +1 -F --pid=$qpid "$N/output" 2>/dev/null | sed -u 's/^/  | /'
 tpid=$!
 if [ "$MODE" = cm ]; then
 	# the peer: cm_peer on rxe1's umad, for as long as the nested guest may take
-	UP=""
-	for d in /sys/class/infiniband_mad/umad*; do
-		[ "$(cat "$d/ibdev" 2>/dev/null)" = rxe1 ] && UP=/dev/infiniband/${d##*/}
-	done
+	UP=/dev/infiniband/$(rxe_umad rxe1)
 	CM_PEER_SECONDS=${NESTED_TIMEOUT:-1200} "$B/tests/tools/cm_peer" "$UP" "$PEER_IDX" 1 >"$W/peer.log" 2>&1 &
 	ppid_=$!
 fi
